@@ -1,0 +1,26 @@
+# fqs: PGXS build.
+#
+# Tests: `make install && make installcheck` runs the pg_regress suites and
+# the isolation specs against throwaway clusters (--temp-instance), and
+# `make prove_installcheck` the TAP tests.  test/run-tests.sh drives all of
+# them and prints one "N passed, N failed" line.
+
+EXTENSION = fqs
+MODULE_big = fqs
+OBJS = src/fqs.o src/util.o src/enqueue.o src/claim.o src/sequential.o src/admin.o
+PGFILEDESC = "fqs - ordered two-stage message queue"
+
+DATA = $(wildcard src/fqs--*.sql)
+PG_CPPFLAGS = -Isrc
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+REGRESS = setup api errors sequential admin views
+REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
+ISOLATION = claim_skip_locked enqueue_order lost_release dead_head compose
+ISOLATION_OPTS = --inputdir=test/isolation --temp-config=test/fqs.conf --temp-instance=./tmp_check_iso
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

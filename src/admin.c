@@ -1,0 +1,338 @@
+/*-------------------------------------------------------------------------
+ *
+ * admin.c
+ *	  Queue administration: create, alter, drop, pause, resume, and the
+ *	  rotation of message generations.
+ *
+ * Queue names are data (fqs.queue.name) keyed by a surrogate qid; they
+ * never become part of SQL text or of a table name.
+ *
+ * Copyright (c) 2026, fqs developers
+ *
+ * IDENTIFICATION
+ *	  src/admin.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "fqs.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(fqs_create_queue);
+PG_FUNCTION_INFO_V1(fqs_alter_queue);
+PG_FUNCTION_INFO_V1(fqs_drop_queue);
+PG_FUNCTION_INFO_V1(fqs_pause);
+PG_FUNCTION_INFO_V1(fqs_resume);
+PG_FUNCTION_INFO_V1(fqs_rotate);
+
+#define FQS_GENERATIONS 4
+
+/* Queue settings as given to create or alter; has_* false = not given. */
+typedef struct QueueOpts
+{
+	bool		has_max_ready;
+	int32		max_ready;
+	Interval   *lease;
+	bool		has_max_attempts;
+	int32		max_attempts;
+	bool		has_priority;
+	int32		priority;
+	bool		has_max_claimed;
+	int32		max_claimed;
+} QueueOpts;
+
+/*
+ * Read and check arguments 1..5 (max_ready, lease, max_attempts, priority,
+ * max_claimed).  For alter, max_ready -1 resets to the default and
+ * max_claimed 0 removes the cap.
+ */
+static void
+admin_read_opts(FunctionCallInfo fcinfo, QueueOpts *o, bool alter)
+{
+	memset(o, 0, sizeof(*o));
+	if (!PG_ARGISNULL(1))
+	{
+		o->has_max_ready = true;
+		o->max_ready = PG_GETARG_INT32(1);
+		if (o->max_ready < (alter ? -1 : 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_ready must be zero or positive"),
+					 alter ? errhint("Use -1 to return to the default of fqs.max_ready.") : 0));
+	}
+	o->lease = fqs_check_interval(fcinfo, 2, "lease", false);
+	if (!PG_ARGISNULL(3))
+	{
+		o->has_max_attempts = true;
+		o->max_attempts = PG_GETARG_INT32(3);
+		if (o->max_attempts < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_attempts must be at least 1")));
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		o->has_priority = true;
+		o->priority = PG_GETARG_INT32(4);
+	}
+	if (!PG_ARGISNULL(5))
+	{
+		o->has_max_claimed = true;
+		o->max_claimed = PG_GETARG_INT32(5);
+		if (o->max_claimed < (alter ? 0 : 1))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_claimed must be at least 1"),
+					 alter ? errhint("Use 0 to remove the limit.") : 0));
+	}
+}
+
+Datum
+fqs_create_queue(PG_FUNCTION_ARGS)
+{
+	static FqsPlan plan = {
+		"INSERT INTO fqs.queue "
+		"  (name, max_ready, lease, max_attempts, priority, max_claimed) "
+		"VALUES ($1, $2, COALESCE($3, interval '30 seconds'), "
+		"        COALESCE($4, 5), COALESCE($5, 0), $6) "
+		"ON CONFLICT (name) DO NOTHING",
+		6, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID}
+	};
+	char	   *name = fqs_check_queue_name(fcinfo, 0);
+	QueueOpts	o;
+	Datum		v[6];
+	char		nulls[6] = "      ";
+
+	admin_read_opts(fcinfo, &o, false);
+	v[0] = CStringGetTextDatum(name);
+	v[1] = Int32GetDatum(o.max_ready);
+	nulls[1] = o.has_max_ready ? ' ' : 'n';
+	v[2] = o.lease ? IntervalPGetDatum(o.lease) : (Datum) 0;
+	nulls[2] = o.lease ? ' ' : 'n';
+	v[3] = Int32GetDatum(o.max_attempts);
+	nulls[3] = o.has_max_attempts ? ' ' : 'n';
+	v[4] = Int32GetDatum(o.priority);
+	nulls[4] = o.has_priority ? ' ' : 'n';
+	v[5] = Int32GetDatum(o.max_claimed);
+	nulls[5] = o.has_max_claimed ? ' ' : 'n';
+
+	SPI_connect();
+	if (fqs_exec(&plan, v, nulls, false, 0) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("queue \"%s\" already exists", name)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+Datum
+fqs_alter_queue(PG_FUNCTION_ARGS)
+{
+	static FqsPlan plan = {
+		"UPDATE fqs.queue SET "
+		"  max_ready = CASE WHEN $2 IS NULL THEN max_ready "
+		"                   WHEN $2 < 0 THEN NULL ELSE $2 END, "
+		"  lease = COALESCE($3, lease), "
+		"  max_attempts = COALESCE($4, max_attempts), "
+		"  priority = COALESCE($5, priority), "
+		"  max_claimed = CASE WHEN $6 IS NULL THEN max_claimed "
+		"                     WHEN $6 = 0 THEN NULL ELSE $6 END "
+		"WHERE name = $1",
+		6, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID}
+	};
+	char	   *name = fqs_check_queue_name(fcinfo, 0);
+	QueueOpts	o;
+	Datum		v[6];
+	char		nulls[6] = "      ";
+
+	admin_read_opts(fcinfo, &o, true);
+	v[0] = CStringGetTextDatum(name);
+	v[1] = Int32GetDatum(o.max_ready);
+	nulls[1] = o.has_max_ready ? ' ' : 'n';
+	v[2] = o.lease ? IntervalPGetDatum(o.lease) : (Datum) 0;
+	nulls[2] = o.lease ? ' ' : 'n';
+	v[3] = Int32GetDatum(o.max_attempts);
+	nulls[3] = o.has_max_attempts ? ' ' : 'n';
+	v[4] = Int32GetDatum(o.priority);
+	nulls[4] = o.has_priority ? ' ' : 'n';
+	v[5] = Int32GetDatum(o.max_claimed);
+	nulls[5] = o.has_max_claimed ? ' ' : 'n';
+
+	SPI_connect();
+	if (fqs_exec(&plan, v, nulls, false, 0) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+Datum
+fqs_drop_queue(PG_FUNCTION_ARGS)
+{
+	static FqsPlan busy = {
+		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE qid = $1) "
+		"    OR EXISTS (SELECT 1 FROM fqs.dead WHERE qid = $1) "
+		"    OR EXISTS (SELECT 1 FROM fqs.pen WHERE qid = $1) "
+		"    OR EXISTS (SELECT 1 FROM fqs.key_tail t "
+		"                 JOIN fqs.key_head h ON h.kid = t.kid "
+		"                WHERE t.qid = $1 AND t.last_seq > h.head_seq)",
+		1, {INT4OID}
+	};
+	static FqsPlan drop = {
+		"WITH a AS (DELETE FROM fqs.ready WHERE qid = $1), "
+		"b AS (DELETE FROM fqs.releasable WHERE qid = $1), "
+		"c AS (DELETE FROM fqs.dead WHERE qid = $1), "
+		"d AS (DELETE FROM fqs.pen WHERE qid = $1), "
+		"e AS (DELETE FROM fqs.dedup WHERE qid = $1), "
+		"f AS (DELETE FROM fqs.key_tail WHERE qid = $1), "
+		"g AS (DELETE FROM fqs.key_head WHERE qid = $1), "
+		"h AS (DELETE FROM fqs.message WHERE qid = $1), "
+		"i AS (DELETE FROM fqs.processed WHERE qid = $1), "
+		"j AS (DELETE FROM fqs.done WHERE qid = $1) "
+		"DELETE FROM fqs.queue WHERE qid = $1",
+		1, {INT4OID}
+	};
+	static FqsPlan lock = {
+		"SELECT qid FROM fqs.queue WHERE name = $1 FOR UPDATE",
+		1, {TEXTOID}
+	};
+	char	   *name = fqs_check_queue_name(fcinfo, 0);
+	bool		force = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	Datum		v[1];
+	bool		isnull;
+
+	SPI_connect();
+	v[0] = CStringGetTextDatum(name);
+	if (fqs_exec(&lock, v, NULL, false, 0) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name)));
+	v[0] = fqs_getdatum(0, 1, &isnull);
+	if (!force)
+	{
+		fqs_exec(&busy, v, NULL, true, 1);
+		if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("queue \"%s\" has unfinished messages", name),
+					 errhint("Finish them first, or use fqs_drop_queue(queue, force => true) to discard them.")));
+	}
+	fqs_exec(&drop, v, NULL, false, 0);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+static void
+admin_set_paused(FunctionCallInfo fcinfo, bool paused)
+{
+	static FqsPlan plan = {
+		"UPDATE fqs.queue SET paused = $2 WHERE name = $1",
+		2, {TEXTOID, BOOLOID}
+	};
+	char	   *name = fqs_check_queue_name(fcinfo, 0);
+	Datum		v[2];
+
+	v[0] = CStringGetTextDatum(name);
+	v[1] = BoolGetDatum(paused);
+	SPI_connect();
+	if (fqs_exec(&plan, v, NULL, false, 0) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name)));
+	SPI_finish();
+}
+
+Datum
+fqs_pause(PG_FUNCTION_ARGS)
+{
+	admin_set_paused(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+Datum
+fqs_resume(PG_FUNCTION_ARGS)
+{
+	admin_set_paused(fcinfo, false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * fqs_rotate(force): start writing new messages to the next generation of
+ * the ring, after truncating it.  That generation must hold no unfinished
+ * message, and (unless force) its last message must have finished more
+ * than fqs.retention ago and the current generation be at least
+ * fqs.retention / 2 old.  Returns the new generation, or NULL when
+ * nothing was rotated.  Old data leaves by TRUNCATE, never row DELETE.
+ */
+Datum
+fqs_rotate(PG_FUNCTION_ARGS)
+{
+	static FqsPlan meta = {
+		"SELECT cur_gen, pg_catalog.now() - gen_started_at "
+		"       >= pg_catalog.make_interval(secs => $1 / 2.0) "
+		"  FROM fqs.meta FOR UPDATE",
+		1, {INT4OID}
+	};
+	static FqsPlan pinned = {
+		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE gen = $1) "
+		"    OR EXISTS (SELECT 1 FROM fqs.dead WHERE gen = $1) "
+		"    OR EXISTS (SELECT 1 FROM fqs.message m "
+		"                 JOIN fqs.key_head h ON h.kid = m.kid "
+		"                WHERE m.gen = $1 AND m.seq > h.head_seq), "
+		"       COALESCE((SELECT pg_catalog.max(done_at) FROM fqs.done "
+		"                  WHERE gen = $1) "
+		"                >= pg_catalog.now() - "
+		"                   pg_catalog.make_interval(secs => $2), false)",
+		2, {INT4OID, INT4OID}
+	};
+	static FqsPlan advance = {
+		"WITH d AS (DELETE FROM fqs.dedup WHERE gen = $1) "
+		"UPDATE fqs.meta SET cur_gen = $1, gen_started_at = pg_catalog.now()",
+		1, {INT4OID}
+	};
+	bool		force = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
+	Datum		v[2];
+	bool		isnull;
+	int32		next;
+	char		sql[256];
+
+	SPI_connect();
+	v[0] = Int32GetDatum(fqs_retention_s);
+	fqs_exec(&meta, v, NULL, false, 0);
+	next = (fqs_getint32(0, 1) + 1) % FQS_GENERATIONS;
+	if (!force && !DatumGetBool(fqs_getdatum(0, 2, &isnull)))
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	v[0] = Int32GetDatum(next);
+	v[1] = Int32GetDatum(fqs_retention_s);
+	fqs_exec(&pinned, v, NULL, true, 1);
+	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+	{
+		ereport(NOTICE,
+				(errmsg("fqs: generation %d still holds unfinished messages; not rotating",
+						next),
+				 errhint("Look for stuck keys in fqs_queues and fqs_dead_messages.")));
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	if (!force && DatumGetBool(fqs_getdatum(0, 2, &isnull)))
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	/* table names are built from a generation number, never from input */
+	snprintf(sql, sizeof(sql),
+			 "LOCK TABLE fqs.message_%d, fqs.processed_%d, fqs.done_%d "
+			 "IN ACCESS EXCLUSIVE MODE NOWAIT; "
+			 "TRUNCATE fqs.message_%d, fqs.processed_%d, fqs.done_%d",
+			 next, next, next, next, next, next);
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "fqs: could not truncate generation %d", next);
+	fqs_exec(&advance, v, NULL, false, 0);
+	SPI_finish();
+	PG_RETURN_INT32(next);
+}

@@ -1,0 +1,371 @@
+/*-------------------------------------------------------------------------
+ *
+ * claim.c
+ *	  The concurrent stage: fqs_claim, fqs_commit, and the stage dispatch of
+ *	  fqs_fail and fqs_extend_lease.
+ *
+ * fqs.ready holds one narrow row per message that has not been committed
+ * yet.  A claim picks claimable rows through the partial index ready_claim
+ * (leased rows are not in it, so the scan never steps over in-flight work)
+ * with FOR UPDATE SKIP LOCKED, and stamps them with a lease and a fresh
+ * receipt.  The receipt is the fencing token: commit, fail and extend only
+ * act on the row while it still carries the caller's receipt, and a lease
+ * that expired is requeued with receipt 0 before anyone can claim it again.
+ *
+ * Cost in queue depth D, keys K, consumers C:
+ *	fqs_claim	O(n log D + C): an index descent plus stepping over rows
+ *				other claimers hold locked right now.
+ *	fqs_commit	O(log D): delete by primary key, one append to
+ *				fqs.processed, one key_head row update.
+ *	fqs_fail, fqs_extend_lease	O(log D).
+ *
+ * Copyright (c) 2026, fqs developers
+ *
+ * IDENTIFICATION
+ *	  src/claim.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "fqs.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(fqs_claim);
+PG_FUNCTION_INFO_V1(fqs_commit);
+PG_FUNCTION_INFO_V1(fqs_fail);
+PG_FUNCTION_INFO_V1(fqs_extend_lease);
+
+/* advisory lock class for per-queue claim serialisation (max_claimed) */
+#define FQS_LOCK_CLASS_CLAIM	0x66717301
+
+/*
+ * Give expired leases of queue q back to the ready state, or to dead once
+ * they have had max_attempts deliveries.  Bounded per call.
+ */
+static void
+claim_requeue_expired(FqsQueue *q)
+{
+	static FqsPlan plan = {
+		"WITH exp AS ("
+		"  SELECT id FROM fqs.ready "
+		"   WHERE qid = $1 AND lease_until IS NOT NULL "
+		"     AND lease_until < pg_catalog.now() "
+		"   ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED), "
+		"gone AS ("
+		"  DELETE FROM fqs.ready r USING exp "
+		"   WHERE r.id = exp.id AND r.attempt >= $2 "
+		"  RETURNING r.id, r.qid, r.kid, r.seq, r.gen, r.attempt), "
+		"dead AS ("
+		"  INSERT INTO fqs.dead "
+		"    (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
+		"  SELECT id, qid, kid, seq, gen, 'concurrent', attempt, "
+		"         'lease expired', pg_catalog.now() FROM gone) "
+		"UPDATE fqs.ready r "
+		"   SET lease_until = NULL, receipt = 0, last_error = 'lease expired' "
+		"  FROM exp WHERE r.id = exp.id AND r.attempt < $2",
+		3, {INT4OID, INT4OID, INT4OID}
+	};
+	Datum		v[3];
+
+	v[0] = Int32GetDatum(q->qid);
+	v[1] = Int32GetDatum(q->max_attempts);
+	v[2] = Int32GetDatum(FQS_REQUEUE_BATCH);
+	fqs_exec(&plan, v, NULL, false, 0);
+}
+
+/*
+ * With max_claimed set, claimers of the queue serialise on an advisory
+ * lock held to the end of their transaction, count the live leases and
+ * claim only what is left.  Returns the number still allowed.
+ */
+static int32
+claim_room(FqsQueue *q, int32 n)
+{
+	static FqsPlan lock = {
+		"SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
+		2, {INT4OID, INT4OID}
+	};
+	static FqsPlan count = {
+		"SELECT pg_catalog.count(*) FROM fqs.ready "
+		" WHERE qid = $1 AND lease_until IS NOT NULL",
+		1, {INT4OID}
+	};
+	Datum		v[2];
+	int64		busy;
+
+	v[0] = Int32GetDatum(FQS_LOCK_CLASS_CLAIM);
+	v[1] = Int32GetDatum(q->qid);
+	fqs_exec(&lock, v, NULL, false, 0);
+	v[0] = Int32GetDatum(q->qid);
+	fqs_exec(&count, v, NULL, false, 1);
+	busy = fqs_getint64(0, 1);
+	if (busy >= q->max_claimed)
+		return 0;
+	return (int32) Min((int64) n, q->max_claimed - busy);
+}
+
+/*
+ * fqs_claim(queue, n, lease)
+ */
+Datum
+fqs_claim(PG_FUNCTION_ARGS)
+{
+	static FqsPlan plan = {
+		"WITH c AS ("
+		"  SELECT id FROM fqs.ready "
+		"   WHERE qid = $1 AND lease_until IS NULL "
+		"     AND visible_at <= pg_catalog.now() "
+		"   ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
+		"u AS ("
+		"  UPDATE fqs.ready r "
+		"     SET lease_until = pg_catalog.now() + $3, "
+		"         receipt = pg_catalog.nextval('fqs.receipt_seq'), "
+		"         attempt = r.attempt + 1, claimed_at = pg_catalog.now() "
+		"    FROM c WHERE r.id = c.id "
+		"  RETURNING r.id, r.receipt, r.kid, r.seq, r.gen, r.attempt, "
+		"            r.priority) "
+		"SELECT u.id, u.receipt, h.fifo_key, u.seq, m.payload, m.headers, "
+		"       u.attempt, m.enqueued_at "
+		"  FROM u JOIN fqs.message m ON m.gen = u.gen AND m.id = u.id "
+		"       JOIN fqs.key_head h ON h.kid = u.kid "
+		" ORDER BY u.priority DESC, u.id",
+		3, {INT4OID, INT4OID, INTERVALOID}
+	};
+	char	   *qname = fqs_check_queue_name(fcinfo, 0);
+	int32		n = fqs_check_n(fcinfo, 1);
+	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FqsQueue	q;
+	int			rows;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	fqs_lookup_queue(qname, &q);
+	if (lease == NULL)
+		lease = &q.lease;
+
+	if (!q.paused)
+	{
+		claim_requeue_expired(&q);
+		if (q.has_max_claimed)
+			n = claim_room(&q, n);
+	}
+	if (!q.paused && n > 0)
+	{
+		Datum		v[3];
+
+		v[0] = Int32GetDatum(q.qid);
+		v[1] = Int32GetDatum(n);
+		v[2] = IntervalPGetDatum(lease);
+		rows = fqs_exec(&plan, v, NULL, false, 0);
+		for (i = 0; i < rows; i++)
+		{
+			Datum		values[8];
+			bool		nulls[8];
+
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+							  values, nulls);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+								 values, nulls);
+		}
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * Explain why a concurrent-stage call found no row for (id, receipt).
+ */
+static void
+claim_diagnose(int64 id, int64 receipt)
+{
+	static FqsPlan plan = {
+		"SELECT (SELECT lease_until IS NOT NULL FROM fqs.ready WHERE id = $1), "
+		"       EXISTS (SELECT 1 FROM fqs.processed WHERE id = $1), "
+		"       EXISTS (SELECT 1 FROM fqs.dead WHERE id = $1), "
+		"       EXISTS (SELECT 1 FROM fqs.message WHERE id = $1)",
+		1, {INT8OID}
+	};
+	Datum		v[1];
+	bool		isnull;
+	Datum		leased;
+
+	v[0] = Int64GetDatum(id);
+	fqs_exec(&plan, v, NULL, true, 1);
+	leased = fqs_getdatum(0, 1, &isnull);
+	if (!isnull && DatumGetBool(leased))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("receipt " INT64_FORMAT " does not hold message " INT64_FORMAT,
+						receipt, id),
+				 errdetail("The lease expired and the message was claimed again, or the receipt is wrong."),
+				 errhint("Stop working on this message; its current holder will finish it.")));
+	if (!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("message " INT64_FORMAT " is not claimed", id),
+				 errdetail("Its lease expired or it was failed, and it waits to be claimed again.")));
+	if (DatumGetBool(fqs_getdatum(0, 2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("message " INT64_FORMAT " was already committed", id)));
+	if (DatumGetBool(fqs_getdatum(0, 3, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("message " INT64_FORMAT " is dead", id),
+				 errhint("Use fqs_retry() or fqs_skip() on dead messages.")));
+	if (DatumGetBool(fqs_getdatum(0, 4, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("message " INT64_FORMAT " is not claimed", id)));
+	fqs_raise_message_unknown(id);
+}
+
+/*
+ * fqs_commit(id, receipt, result)
+ */
+Datum
+fqs_commit(PG_FUNCTION_ARGS)
+{
+	static FqsPlan plan = {
+		"DELETE FROM fqs.ready "
+		" WHERE id = $1 AND receipt = $2 AND lease_until IS NOT NULL "
+		"RETURNING gen, kid, seq, qid, attempt",
+		2, {INT8OID, INT8OID}
+	};
+	int64		id = fqs_arg_int64(fcinfo, 0, "id");
+	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
+	text	   *result = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
+	Datum		v[2];
+
+	fqs_check_receipt(receipt);
+	if (result && VARSIZE_ANY_EXHDR(result) > (Size) fqs_max_payload_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("result is too large (%zu bytes)",
+						(Size) VARSIZE_ANY_EXHDR(result)),
+				 errdetail("fqs.max_payload_bytes is %d.",
+						   fqs_max_payload_bytes)));
+
+	SPI_connect();
+	v[0] = Int64GetDatum(id);
+	v[1] = Int64GetDatum(receipt);
+	if (fqs_exec(&plan, v, NULL, false, 0) == 0)
+		claim_diagnose(id, receipt);
+	fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
+					   fqs_getint64(0, 3), id, fqs_getint32(0, 4),
+					   fqs_getint32(0, 5), result, NULL);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * fqs_fail(id, receipt, error, retry_after): 'retry' or 'dead'.
+ */
+Datum
+fqs_fail(PG_FUNCTION_ARGS)
+{
+	static FqsPlan find = {
+		"SELECT r.attempt, q.max_attempts FROM fqs.ready r "
+		"  JOIN fqs.queue q ON q.qid = r.qid "
+		" WHERE r.id = $1 AND r.receipt = $2 AND r.lease_until IS NOT NULL "
+		"   FOR UPDATE OF r",
+		2, {INT8OID, INT8OID}
+	};
+	static FqsPlan kill = {
+		"WITH g AS (DELETE FROM fqs.ready WHERE id = $1 "
+		"           RETURNING id, qid, kid, seq, gen, attempt) "
+		"INSERT INTO fqs.dead "
+		"  (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
+		"SELECT id, qid, kid, seq, gen, 'concurrent', attempt, $2, "
+		"       pg_catalog.now() FROM g",
+		2, {INT8OID, TEXTOID}
+	};
+	static FqsPlan retry = {
+		"UPDATE fqs.ready SET lease_until = NULL, receipt = 0, "
+		"       visible_at = pg_catalog.now() + $2, last_error = $3 "
+		" WHERE id = $1",
+		3, {INT8OID, INTERVALOID, TEXTOID}
+	};
+	int64		id = fqs_arg_int64(fcinfo, 0, "id");
+	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
+	Interval   *after = fqs_check_interval(fcinfo, 3, "retry_after", true);
+	Datum		err;
+	Datum		v[3];
+	const char *outcome;
+
+	fqs_check_receipt(receipt);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("error must not be null"),
+				 errhint("Say why the message failed; it is kept as the message's last error.")));
+	err = PG_GETARG_DATUM(2);
+
+	SPI_connect();
+	v[0] = Int64GetDatum(id);
+	v[1] = Int64GetDatum(receipt);
+	if (fqs_exec(&find, v, NULL, false, 0) == 1)
+	{
+		int32		attempt = fqs_getint32(0, 1);
+		int32		max_attempts = fqs_getint32(0, 2);
+
+		if (attempt >= max_attempts)
+		{
+			v[1] = err;
+			fqs_exec(&kill, v, NULL, false, 0);
+			outcome = "dead";
+		}
+		else
+		{
+			v[1] = IntervalPGetDatum(after ? after : fqs_backoff(attempt));
+			v[2] = err;
+			fqs_exec(&retry, v, NULL, false, 0);
+			outcome = "retry";
+		}
+	}
+	else if (!fqs_seq_fail(id, receipt, err, after, &outcome))
+		claim_diagnose(id, receipt);
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(outcome));
+}
+
+/*
+ * fqs_extend_lease(id, receipt, lease): the new lease end.
+ */
+Datum
+fqs_extend_lease(PG_FUNCTION_ARGS)
+{
+	static FqsPlan plan = {
+		"UPDATE fqs.ready SET lease_until = pg_catalog.now() + $3 "
+		" WHERE id = $1 AND receipt = $2 AND lease_until IS NOT NULL "
+		"RETURNING lease_until",
+		3, {INT8OID, INT8OID, INTERVALOID}
+	};
+	int64		id = fqs_arg_int64(fcinfo, 0, "id");
+	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
+	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
+	Datum		v[3];
+	Datum		until;
+	bool		isnull;
+
+	fqs_check_receipt(receipt);
+	if (lease == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("lease must not be null")));
+	SPI_connect();
+	v[0] = Int64GetDatum(id);
+	v[1] = Int64GetDatum(receipt);
+	v[2] = IntervalPGetDatum(lease);
+	if (fqs_exec(&plan, v, NULL, false, 0) == 0 &&
+		!fqs_seq_extend(id, receipt, lease))
+		claim_diagnose(id, receipt);
+	until = fqs_getdatum(0, 1, &isnull);
+	until = SPI_datumTransfer(until, true, sizeof(TimestampTz));
+	SPI_finish();
+	PG_RETURN_DATUM(until);
+}

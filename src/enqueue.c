@@ -1,0 +1,419 @@
+/*-------------------------------------------------------------------------
+ *
+ * enqueue.c
+ *	  fqs_enqueue and fqs_enqueue_batch.
+ *
+ * Per-key order: a message's seq is taken from its key's fqs.key_tail row
+ * by an UPDATE whose row lock is held until the enqueuing transaction
+ * ends.  A second producer on the same key waits for that lock, so seqs of
+ * one key are handed out in commit order and a rolled-back enqueue gives
+ * its seq back: the sequential stage can trust that no smaller seq of the
+ * key is still in flight.  A batch reserves a range per key, taking the
+ * key locks in sorted key order so two batches cannot deadlock each other.
+ *
+ * Cost: O(log D) index inserts per message, plus O(log K) per distinct key
+ * of the call; independent of consumers.  Producers of the same key
+ * serialise on that key's row.
+ *
+ * Copyright (c) 2026, fqs developers
+ *
+ * IDENTIFICATION
+ *	  src/enqueue.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "fqs.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+PG_FUNCTION_INFO_V1(fqs_enqueue);
+PG_FUNCTION_INFO_V1(fqs_enqueue_batch);
+
+typedef struct EnqItem
+{
+	int			pos;			/* index in the call's input */
+	const char *key;
+} EnqItem;
+
+static int
+enq_item_cmp(const void *a, const void *b)
+{
+	const EnqItem *x = (const EnqItem *) a;
+	const EnqItem *y = (const EnqItem *) b;
+	int			c = strcmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	return x->pos - y->pos;
+}
+
+static void
+enq_check_payload(text *payload, int pos)
+{
+	Size		len = VARSIZE_ANY_EXHDR(payload);
+
+	if (len > (Size) fqs_max_payload_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 pos < 0 ?
+				 errmsg("payload is too large (%zu bytes)", len) :
+				 errmsg("payload %d is too large (%zu bytes)", pos + 1, len),
+				 errdetail("fqs.max_payload_bytes is %d.",
+						   fqs_max_payload_bytes)));
+}
+
+static void
+enq_check_key(const char *key)
+{
+	if (strlen(key) > FQS_MAX_KEY_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("fifo_key is too long (%zu bytes)", strlen(key)),
+				 errdetail("fifo_key is at most %d bytes.",
+						   FQS_MAX_KEY_BYTES)));
+}
+
+static Oid
+enq_message_id_seq(void)
+{
+	Oid			nsp = get_namespace_oid("fqs", false);
+	Oid			seq = get_relname_relid("message_id_seq", nsp);
+
+	if (!OidIsValid(seq))
+		elog(ERROR, "fqs: sequence fqs.message_id_seq is missing");
+	return seq;
+}
+
+/*
+ * Insert n messages into queue q, in input order; ids[] receives their ids
+ * (or holds them already, when ids_given).
+ * Caller is connected to SPI.  All inputs have been validated.
+ */
+static void
+enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
+			 Datum *headers, bool *hnulls, int32 priority, int64 *ids,
+			 bool ids_given)
+{
+	static FqsPlan reserve = {
+		"UPDATE fqs.key_tail SET last_seq = last_seq + $3 "
+		" WHERE qid = $1 AND fifo_key = $2 RETURNING kid, last_seq",
+		3, {INT4OID, TEXTOID, INT8OID}
+	};
+	static FqsPlan newkey = {
+		"WITH t AS ("
+		"  INSERT INTO fqs.key_tail AS t (qid, fifo_key, kid, last_seq) "
+		"  VALUES ($1, $2, pg_catalog.nextval('fqs.key_id_seq'), $3) "
+		"  ON CONFLICT (qid, fifo_key) "
+		"  DO UPDATE SET last_seq = t.last_seq + $3 "
+		"  RETURNING t.kid, t.last_seq, (t.xmax = 0) AS inserted), "
+		"h AS (INSERT INTO fqs.key_head (kid, qid, fifo_key) "
+		"      SELECT kid, $1, $2 FROM t WHERE inserted) "
+		"SELECT kid, last_seq FROM t",
+		3, {INT4OID, TEXTOID, INT8OID}
+	};
+	static FqsPlan insert = {
+		"WITH m AS ("
+		"  INSERT INTO fqs.message "
+		"    (gen, id, qid, kid, seq, priority, enqueued_at, payload, headers) "
+		"  SELECT $1, u.id, $2, u.kid, u.seq, $3, pg_catalog.now(), "
+		"         u.payload, u.headers "
+		"    FROM unnest($4::int8[], $5::int8[], $6::int8[], "
+		"                           $7::text[], $8::jsonb[]) "
+		"         AS u(id, kid, seq, payload, headers) "
+		"  RETURNING id, kid, seq) "
+		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
+		"SELECT m.id, $2, m.kid, m.seq, $1, $3, pg_catalog.now() FROM m",
+		8, {INT4OID, INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID,
+		INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID}
+	};
+	EnqItem    *items = palloc(sizeof(EnqItem) * n);
+	Datum	   *kids = palloc(sizeof(Datum) * n);
+	Datum	   *seqs = palloc(sizeof(Datum) * n);
+	Datum	   *idd = palloc(sizeof(Datum) * n);
+	Oid			idseq = ids_given ? InvalidOid : enq_message_id_seq();
+	Datum		v[8];
+	int			i;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	/* ids are taken in input order, so they ascend in it */
+	for (i = 0; i < n; i++)
+	{
+		if (!ids_given)
+			ids[i] = nextval_internal(idseq, false);
+		idd[i] = Int64GetDatum(ids[i]);
+		items[i].pos = i;
+		items[i].key = keys[i];
+	}
+
+	/* reserve seq ranges key by key, locking keys in sorted order */
+	qsort(items, n, sizeof(EnqItem), enq_item_cmp);
+	i = 0;
+	while (i < n)
+	{
+		int			j = i;
+		int64		kid;
+		int64		last;
+		int			k;
+
+		while (j < n && strcmp(items[j].key, items[i].key) == 0)
+			j++;
+		v[0] = Int32GetDatum(q->qid);
+		v[1] = CStringGetTextDatum(items[i].key);
+		v[2] = Int64GetDatum((int64) (j - i));
+		if (fqs_exec(&reserve, v, NULL, false, 0) == 0 &&
+			fqs_exec(&newkey, v, NULL, false, 0) == 0)
+			elog(ERROR, "fqs: could not reserve a seq for key \"%s\"",
+				 items[i].key);
+		kid = fqs_getint64(0, 1);
+		last = fqs_getint64(0, 2);
+		/* items of one key are in input order after the sort */
+		for (k = i; k < j; k++)
+		{
+			kids[items[k].pos] = Int64GetDatum(kid);
+			seqs[items[k].pos] = Int64GetDatum(last - (j - i) + (k - i) + 1);
+		}
+		i = j;
+	}
+
+	dims[0] = n;
+	v[0] = Int32GetDatum(q->cur_gen);
+	v[1] = Int32GetDatum(q->qid);
+	v[2] = Int32GetDatum(priority);
+	v[3] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, true,
+										   TYPALIGN_DOUBLE));
+	v[4] = PointerGetDatum(construct_array(kids, n, INT8OID, 8, true,
+										   TYPALIGN_DOUBLE));
+	v[5] = PointerGetDatum(construct_array(seqs, n, INT8OID, 8, true,
+										   TYPALIGN_DOUBLE));
+	v[6] = PointerGetDatum(construct_array(payloads, n, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+	v[7] = PointerGetDatum(construct_md_array(headers, hnulls, 1, dims, lbs,
+											  JSONBOID, -1, false,
+											  TYPALIGN_INT));
+	fqs_exec(&insert, v, NULL, false, 0);
+}
+
+/*
+ * fqs_enqueue(queue, payload, fifo_key, headers, priority, dedup_id)
+ */
+Datum
+fqs_enqueue(PG_FUNCTION_ARGS)
+{
+	static FqsPlan dedup_ins = {
+		"INSERT INTO fqs.dedup (qid, dedup_id, id, gen) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT DO NOTHING",
+		4, {INT4OID, TEXTOID, INT8OID, INT4OID}
+	};
+	static FqsPlan dedup_get = {
+		"SELECT id FROM fqs.dedup WHERE qid = $1 AND dedup_id = $2",
+		2, {INT4OID, TEXTOID}
+	};
+	char	   *qname = fqs_check_queue_name(fcinfo, 0);
+	text	   *payload;
+	char	   *key;
+	Datum		pd;
+	Datum		hd = (Datum) 0;
+	bool		hnull = PG_ARGISNULL(3);
+	int32		priority;
+	FqsQueue	q;
+	int64		id;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payload must not be null")));
+	payload = PG_GETARG_TEXT_PP(1);
+	enq_check_payload(payload, -1);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("fifo_key must not be null"),
+				 errhint("Use '' for the queue's default stream.")));
+	key = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	enq_check_key(key);
+	if (!hnull)
+		hd = PG_GETARG_DATUM(3);
+	priority = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
+	pd = PointerGetDatum(payload);
+
+	SPI_connect();
+	fqs_lookup_queue(qname, &q);
+
+	if (!PG_ARGISNULL(5))
+	{
+		char	   *dedup = text_to_cstring(PG_GETARG_TEXT_PP(5));
+		Datum		v[4];
+
+		if (strlen(dedup) > FQS_MAX_KEY_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("dedup_id is too long (%zu bytes)", strlen(dedup)),
+					 errdetail("dedup_id is at most %d bytes.",
+							   FQS_MAX_KEY_BYTES)));
+		id = nextval_internal(enq_message_id_seq(), false);
+		v[0] = Int32GetDatum(q.qid);
+		v[1] = CStringGetTextDatum(dedup);
+		v[2] = Int64GetDatum(id);
+		v[3] = Int32GetDatum(q.cur_gen);
+		if (fqs_exec(&dedup_ins, v, NULL, false, 0) == 0)
+		{
+			/* a message with this dedup_id exists: return its id */
+			if (fqs_exec(&dedup_get, v, NULL, false, 1) != 1)
+				elog(ERROR, "fqs: dedup row vanished");
+			id = fqs_getint64(0, 1);
+			SPI_finish();
+			PG_RETURN_INT64(id);
+		}
+		enqueue_many(&q, 1, &pd, &key, &hd, &hnull, priority, &id, true);
+	}
+	else
+		enqueue_many(&q, 1, &pd, &key, &hd, &hnull, priority, &id, false);
+
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * fqs_enqueue_batch(queue, payloads[], fifo_keys[], headers[])
+ */
+Datum
+fqs_enqueue_batch(PG_FUNCTION_ARGS)
+{
+	char	   *qname = fqs_check_queue_name(fcinfo, 0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *pa;
+	Datum	   *payloads;
+	bool	   *pnulls;
+	int			n;
+	char	  **keys;
+	Datum	   *headers;
+	bool	   *hnulls;
+	int64	   *ids;
+	FqsQueue	q;
+	int			i;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payloads must not be null")));
+	pa = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(pa) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("payloads must be a one-dimensional array")));
+	deconstruct_array(pa, TEXTOID, -1, false, TYPALIGN_INT,
+					  &payloads, &pnulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		if (pnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("payload %d must not be null", i + 1)));
+		payloads[i] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(payloads[i]));
+		enq_check_payload((text *) DatumGetPointer(payloads[i]), i);
+	}
+
+	keys = palloc(sizeof(char *) * Max(n, 1));
+	if (PG_ARGISNULL(2))
+	{
+		for (i = 0; i < n; i++)
+			keys[i] = "";
+	}
+	else
+	{
+		ArrayType  *ka = PG_GETARG_ARRAYTYPE_P(2);
+		Datum	   *kd;
+		bool	   *kn;
+		int			kc;
+
+		if (ARR_NDIM(ka) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("fifo_keys must be a one-dimensional array")));
+		deconstruct_array(ka, TEXTOID, -1, false, TYPALIGN_INT,
+						  &kd, &kn, &kc);
+		if (kc != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("fifo_keys has %d elements but payloads has %d",
+							kc, n)));
+		for (i = 0; i < n; i++)
+		{
+			if (kn[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("fifo_key %d must not be null", i + 1)));
+			keys[i] = TextDatumGetCString(kd[i]);
+			enq_check_key(keys[i]);
+		}
+	}
+
+	if (PG_ARGISNULL(3))
+	{
+		headers = palloc0(sizeof(Datum) * Max(n, 1));
+		hnulls = palloc(sizeof(bool) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			hnulls[i] = true;
+	}
+	else
+	{
+		ArrayType  *ha = PG_GETARG_ARRAYTYPE_P(3);
+		int			hc;
+
+		if (ARR_NDIM(ha) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("headers must be a one-dimensional array")));
+		deconstruct_array(ha, JSONBOID, -1, false, TYPALIGN_INT,
+						  &headers, &hnulls, &hc);
+		if (hc != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("headers has %d elements but payloads has %d",
+							hc, n)));
+	}
+
+	/* a scalar SRF: describe the one bigint column ourselves */
+	{
+		TupleDesc	desc;
+		MemoryContext old;
+
+		if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+			!(rsinfo->allowedModes & SFRM_Materialize))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("set-valued function called in context that cannot accept a set")));
+		old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+		desc = CreateTemplateTupleDesc(1);
+		TupleDescInitEntry(desc, (AttrNumber) 1, "id", INT8OID, -1, 0);
+		rsinfo->returnMode = SFRM_Materialize;
+		rsinfo->setDesc = BlessTupleDesc(desc);
+		rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+		MemoryContextSwitchTo(old);
+	}
+
+	SPI_connect();
+	fqs_lookup_queue(qname, &q);
+	ids = palloc(sizeof(int64) * Max(n, 1));
+	if (n > 0)
+		enqueue_many(&q, n, payloads, keys, headers, hnulls, 0, ids, false);
+	SPI_finish();
+
+	for (i = 0; i < n; i++)
+	{
+		Datum		v[1];
+		bool		nulls[1] = {false};
+
+		v[0] = Int64GetDatum(ids[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+	return (Datum) 0;
+}

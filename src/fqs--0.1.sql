@@ -1,0 +1,412 @@
+/* src/fqs--0.1.sql */
+
+\echo Use "CREATE EXTENSION fqs" to load this file. \quit
+
+/*
+ * Storage layout (see README.md, "Storage"):
+ *
+ *  fqs.queue       one row per queue; settings, written by admin calls only
+ *  fqs.key_tail    per (queue, fifo_key): the last seq handed out.  Enqueue
+ *                  updates it and holds its row lock until commit, so seqs of
+ *                  one key are assigned in commit order and without gaps.
+ *  fqs.key_head    per key: the last released seq and counters.  Commit and
+ *                  complete lock it, which closes the lost-release race.
+ *  fqs.message     append-only payloads, partitioned by generation (gen);
+ *                  old generations leave by TRUNCATE, never row DELETE.
+ *  fqs.ready       the concurrent stage's working set: one narrow row per
+ *                  message not yet committed (bounded per queue by the
+ *                  holding pen).  Claimed with FOR UPDATE SKIP LOCKED.
+ *  fqs.processed   append-only: committed messages and their results.
+ *  fqs.releasable  the sequential stage: one row per key whose head is
+ *                  processed (free) or whose head run is held (leased).
+ *  fqs.done        append-only: finished (or skipped) messages.
+ *  fqs.dead        messages that exhausted max_attempts.
+ *
+ * No foreign keys on hot tables; queue names are data keyed by qid.
+ */
+
+CREATE SCHEMA fqs;
+REVOKE ALL ON SCHEMA fqs FROM PUBLIC;
+
+CREATE SEQUENCE fqs.queue_id_seq AS integer;
+CREATE SEQUENCE fqs.message_id_seq;
+CREATE SEQUENCE fqs.key_id_seq;
+CREATE SEQUENCE fqs.receipt_seq;
+
+CREATE TABLE fqs.queue
+(
+	qid			integer PRIMARY KEY DEFAULT pg_catalog.nextval('fqs.queue_id_seq'),
+	name		text NOT NULL UNIQUE,
+	max_ready	integer,
+	lease		interval NOT NULL,
+	max_attempts integer NOT NULL,
+	priority	integer NOT NULL,
+	max_claimed integer,
+	paused		boolean NOT NULL DEFAULT false,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+ALTER SEQUENCE fqs.queue_id_seq OWNED BY fqs.queue.qid;
+
+/* Generation bookkeeping: the generation new messages are written to. */
+CREATE TABLE fqs.meta
+(
+	onerow		boolean PRIMARY KEY DEFAULT true CHECK (onerow),
+	cur_gen		integer NOT NULL,
+	gen_started_at timestamptz NOT NULL
+);
+INSERT INTO fqs.meta VALUES (true, 0, pg_catalog.now());
+
+CREATE TABLE fqs.key_tail
+(
+	qid			integer NOT NULL,
+	fifo_key	text NOT NULL,
+	kid			bigint NOT NULL,
+	last_seq	bigint NOT NULL,
+	PRIMARY KEY (qid, fifo_key)
+);
+
+CREATE TABLE fqs.key_head
+(
+	kid			bigint PRIMARY KEY,
+	qid			integer NOT NULL,
+	fifo_key	text NOT NULL,
+	head_seq	bigint NOT NULL DEFAULT 0,	/* last finished seq */
+	n_processed bigint NOT NULL DEFAULT 0,
+	n_done		bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX key_head_qid ON fqs.key_head (qid);
+
+CREATE TABLE fqs.message
+(
+	gen			integer NOT NULL,
+	id			bigint NOT NULL,
+	qid			integer NOT NULL,
+	kid			bigint NOT NULL,
+	seq			bigint NOT NULL,
+	priority	integer NOT NULL,
+	enqueued_at timestamptz NOT NULL,
+	payload		text NOT NULL,
+	headers		jsonb
+) PARTITION BY LIST (gen);
+CREATE INDEX message_id ON fqs.message (id);
+CREATE INDEX message_key ON fqs.message (kid, seq);
+
+CREATE TABLE fqs.processed
+(
+	gen			integer NOT NULL,
+	kid			bigint NOT NULL,
+	seq			bigint NOT NULL,
+	id			bigint NOT NULL,
+	qid			integer NOT NULL,
+	attempts	integer NOT NULL,
+	committed_at timestamptz NOT NULL,
+	result		text,
+	skip_reason text
+) PARTITION BY LIST (gen);
+CREATE INDEX processed_key ON fqs.processed (kid, seq);
+CREATE INDEX processed_id ON fqs.processed (id);
+
+CREATE TABLE fqs.done
+(
+	gen			integer NOT NULL,
+	id			bigint NOT NULL,
+	qid			integer NOT NULL,
+	kid			bigint NOT NULL,
+	seq			bigint NOT NULL,
+	done_at		timestamptz NOT NULL,
+	skip_reason text
+) PARTITION BY LIST (gen);
+CREATE INDEX done_id ON fqs.done (id);
+
+/* Four generations, used as a ring (see fqs_rotate). */
+CREATE TABLE fqs.message_0 PARTITION OF fqs.message FOR VALUES IN (0);
+CREATE TABLE fqs.message_1 PARTITION OF fqs.message FOR VALUES IN (1);
+CREATE TABLE fqs.message_2 PARTITION OF fqs.message FOR VALUES IN (2);
+CREATE TABLE fqs.message_3 PARTITION OF fqs.message FOR VALUES IN (3);
+CREATE TABLE fqs.processed_0 PARTITION OF fqs.processed FOR VALUES IN (0);
+CREATE TABLE fqs.processed_1 PARTITION OF fqs.processed FOR VALUES IN (1);
+CREATE TABLE fqs.processed_2 PARTITION OF fqs.processed FOR VALUES IN (2);
+CREATE TABLE fqs.processed_3 PARTITION OF fqs.processed FOR VALUES IN (3);
+CREATE TABLE fqs.done_0 PARTITION OF fqs.done FOR VALUES IN (0);
+CREATE TABLE fqs.done_1 PARTITION OF fqs.done FOR VALUES IN (1);
+CREATE TABLE fqs.done_2 PARTITION OF fqs.done FOR VALUES IN (2);
+CREATE TABLE fqs.done_3 PARTITION OF fqs.done FOR VALUES IN (3);
+
+CREATE TABLE fqs.ready
+(
+	id			bigint PRIMARY KEY,
+	qid			integer NOT NULL,
+	kid			bigint NOT NULL,
+	seq			bigint NOT NULL,
+	gen			integer NOT NULL,
+	priority	integer NOT NULL,
+	attempt		integer NOT NULL DEFAULT 0,
+	visible_at	timestamptz NOT NULL,
+	lease_until timestamptz,		/* NULL: not claimed */
+	receipt		bigint NOT NULL DEFAULT 0,
+	claimed_at	timestamptz,
+	last_error	text
+);
+/* claimable rows only: in-flight rows never sit in the claim scan's path */
+CREATE INDEX ready_claim ON fqs.ready (qid, priority DESC, id)
+	WHERE lease_until IS NULL;
+CREATE INDEX ready_lease ON fqs.ready (qid, lease_until)
+	WHERE lease_until IS NOT NULL;
+
+CREATE TABLE fqs.releasable
+(
+	kid			bigint PRIMARY KEY,
+	qid			integer NOT NULL,
+	visible_at	timestamptz NOT NULL,
+	lease_until timestamptz,		/* NULL: free to claim */
+	receipt		bigint NOT NULL DEFAULT 0,
+	hold_upto	bigint NOT NULL DEFAULT 0,	/* last seq of the held run */
+	head_attempts integer NOT NULL DEFAULT 0,
+	delivered_upto bigint NOT NULL DEFAULT 0,
+	claimed_at	timestamptz,
+	last_error	text
+);
+CREATE INDEX releasable_free ON fqs.releasable (qid, visible_at, kid)
+	WHERE lease_until IS NULL;
+CREATE INDEX releasable_lease ON fqs.releasable (qid, lease_until)
+	WHERE lease_until IS NOT NULL;
+CREATE INDEX releasable_receipt ON fqs.releasable (receipt)
+	WHERE lease_until IS NOT NULL;
+
+CREATE TABLE fqs.dead
+(
+	id			bigint PRIMARY KEY,
+	qid			integer NOT NULL,
+	kid			bigint NOT NULL,
+	seq			bigint NOT NULL,
+	gen			integer NOT NULL,
+	stage		text NOT NULL CHECK (stage IN ('concurrent', 'sequential')),
+	attempts	integer NOT NULL,
+	last_error	text,
+	died_at		timestamptz NOT NULL
+);
+CREATE INDEX dead_qid ON fqs.dead (qid);
+
+CREATE TABLE fqs.dedup
+(
+	qid			integer NOT NULL,
+	dedup_id	text NOT NULL,
+	id			bigint NOT NULL,
+	gen			integer NOT NULL,
+	PRIMARY KEY (qid, dedup_id)
+);
+
+/* Holding pen: filled by the depth breaker (background-worker issue). */
+CREATE TABLE fqs.pen
+(
+	id			bigint PRIMARY KEY,
+	qid			integer NOT NULL
+);
+CREATE INDEX pen_qid ON fqs.pen (qid, id);
+
+SELECT pg_catalog.pg_extension_config_dump('fqs.queue', '');
+
+/* ---------------------------------------------------------------------
+ * Public API (C)
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION fqs_create_queue(queue text,
+								 max_ready integer DEFAULT NULL,
+								 lease interval DEFAULT '30 seconds',
+								 max_attempts integer DEFAULT 5,
+								 priority integer DEFAULT 0,
+								 max_claimed integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_create_queue'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_alter_queue(queue text,
+								max_ready integer DEFAULT NULL,
+								lease interval DEFAULT NULL,
+								max_attempts integer DEFAULT NULL,
+								priority integer DEFAULT NULL,
+								max_claimed integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_alter_queue'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_drop_queue(queue text, force boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_drop_queue'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_pause(queue text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_pause'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_resume(queue text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_resume'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_enqueue(queue text, payload text,
+							fifo_key text DEFAULT '',
+							headers jsonb DEFAULT NULL,
+							priority integer DEFAULT 0,
+							dedup_id text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fqs_enqueue'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_enqueue_batch(queue text, payloads text[],
+								  fifo_keys text[] DEFAULT NULL,
+								  headers jsonb[] DEFAULT NULL)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'fqs_enqueue_batch'
+LANGUAGE C VOLATILE ROWS 100;
+
+CREATE FUNCTION fqs_claim(queue text, n integer DEFAULT 1,
+						  lease interval DEFAULT NULL)
+RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
+			   payload text, headers jsonb, attempt integer,
+			   enqueued_at timestamptz)
+AS 'MODULE_PATHNAME', 'fqs_claim'
+LANGUAGE C VOLATILE ROWS 10;
+
+CREATE FUNCTION fqs_commit(id bigint, receipt bigint, result text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_commit'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_claim_sequential(queue text, n integer DEFAULT 1,
+									 lease interval DEFAULT NULL)
+RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
+			   payload text, headers jsonb, attempt integer,
+			   enqueued_at timestamptz)
+AS 'MODULE_PATHNAME', 'fqs_claim_sequential'
+LANGUAGE C VOLATILE ROWS 10;
+
+CREATE FUNCTION fqs_complete(id bigint, receipt bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_complete'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_fail(id bigint, receipt bigint, error text,
+						 retry_after interval DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'fqs_fail'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_extend_lease(id bigint, receipt bigint, lease interval)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'fqs_extend_lease'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_retry(id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_retry'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_skip(id bigint, reason text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_skip'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION fqs_rotate(force boolean DEFAULT false)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'fqs_rotate'
+LANGUAGE C VOLATILE;
+
+/* ---------------------------------------------------------------------
+ * Monitoring
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION fqs_message_status(id bigint)
+RETURNS TABLE (queue text, fifo_key text, seq bigint, state text,
+			   attempts integer, enqueued_at timestamptz,
+			   claimed_at timestamptz, committed_at timestamptz,
+			   completed_at timestamptz, last_error text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT q.name, h.fifo_key, m.seq,
+		   CASE
+			 WHEN d.id IS NOT NULL THEN 'dead'
+			 WHEN dn.id IS NOT NULL AND dn.skip_reason IS NOT NULL THEN 'skipped'
+			 WHEN dn.id IS NOT NULL THEN 'done'
+			 WHEN r.id IS NOT NULL AND r.lease_until IS NOT NULL THEN 'claimed'
+			 WHEN r.id IS NOT NULL THEN 'ready'
+			 WHEN p.id IS NOT NULL AND rl.lease_until IS NOT NULL
+				  AND m.seq <= rl.hold_upto AND m.seq > h.head_seq THEN 'sequencing'
+			 WHEN p.id IS NOT NULL THEN 'processed'
+			 WHEN pn.id IS NOT NULL THEN 'pen'
+			 ELSE 'unknown'
+		   END,
+		   COALESCE(d.attempts,
+					CASE WHEN rl.kid IS NOT NULL AND m.seq = h.head_seq + 1
+						 THEN rl.head_attempts END,
+					r.attempt, p.attempts, 0),
+		   m.enqueued_at, r.claimed_at, p.committed_at, dn.done_at,
+		   COALESCE(d.last_error,
+					CASE WHEN rl.kid IS NOT NULL AND m.seq = h.head_seq + 1
+						 THEN rl.last_error END,
+					r.last_error, dn.skip_reason)
+	  FROM fqs.message m
+	  JOIN fqs.queue q ON q.qid = m.qid
+	  JOIN fqs.key_head h ON h.kid = m.kid
+	  LEFT JOIN fqs.dead d ON d.id = m.id
+	  LEFT JOIN fqs.ready r ON r.id = m.id
+	  LEFT JOIN fqs.processed p ON p.id = m.id
+	  LEFT JOIN fqs.done dn ON dn.id = m.id
+	  LEFT JOIN fqs.releasable rl ON rl.kid = m.kid
+	  LEFT JOIN fqs.pen pn ON pn.id = m.id
+	 WHERE m.id = $1
+$$;
+
+CREATE VIEW fqs_queues AS
+SELECT q.name AS queue,
+	   q.max_ready, q.lease, q.max_attempts, q.priority, q.max_claimed,
+	   q.paused,
+	   (pn.n > 0) AS breaker_open,
+	   pn.n AS pen,
+	   r.ready,
+	   r.claimed,
+	   k.processed - s.sequencing - dd.dead_seq AS processed,
+	   s.sequencing,
+	   dd.dead,
+	   pg_catalog.now() - o.oldest AS oldest_unfinished_age,
+	   k.done AS done_total
+  FROM fqs.queue q
+  CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS n FROM fqs.pen p WHERE p.qid = q.qid) pn
+  CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) FILTER (WHERE x.lease_until IS NULL) AS ready,
+		   pg_catalog.count(*) FILTER (WHERE x.lease_until IS NOT NULL) AS claimed
+	  FROM fqs.ready x WHERE x.qid = q.qid) r
+  CROSS JOIN LATERAL (
+	SELECT COALESCE(pg_catalog.sum(h.n_processed - h.n_done), 0)::bigint AS processed,
+		   COALESCE(pg_catalog.sum(h.n_done), 0)::bigint AS done
+	  FROM fqs.key_head h WHERE h.qid = q.qid) k
+  CROSS JOIN LATERAL (
+	SELECT COALESCE(pg_catalog.sum(rl.hold_upto - h.head_seq), 0)::bigint AS sequencing
+	  FROM fqs.releasable rl JOIN fqs.key_head h ON h.kid = rl.kid
+	 WHERE rl.qid = q.qid AND rl.lease_until IS NOT NULL
+	   AND rl.hold_upto > h.head_seq) s
+  CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS dead,
+		   pg_catalog.count(*) FILTER (WHERE d.stage = 'sequential') AS dead_seq
+	  FROM fqs.dead d WHERE d.qid = q.qid) dd
+  CROSS JOIN LATERAL (
+	SELECT pg_catalog.min(m.enqueued_at) AS oldest
+	  FROM fqs.key_tail t
+	  JOIN fqs.key_head h ON h.kid = t.kid
+	  JOIN fqs.message m ON m.kid = t.kid AND m.seq = h.head_seq + 1
+	 WHERE t.qid = q.qid AND t.last_seq > h.head_seq) o;
+
+CREATE VIEW fqs_dead_messages AS
+SELECT q.name AS queue, d.id, h.fifo_key, d.seq, d.stage, d.attempts,
+	   d.last_error, d.died_at, m.enqueued_at
+  FROM fqs.dead d
+  JOIN fqs.queue q ON q.qid = d.qid
+  JOIN fqs.key_head h ON h.kid = d.kid
+  LEFT JOIN fqs.message m ON m.id = d.id;
+
+/* Internal tables are reached only through the API. */
+REVOKE ALL ON ALL TABLES IN SCHEMA fqs FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA fqs FROM PUBLIC;

@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * fqs.h
+ *	  Shared declarations for fqs, the two-stage ordered message queue.
+ *
+ * Every SQL entry point runs its statements through SPI with plans that
+ * are prepared once per backend and kept (FqsPlan).  Statement texts are
+ * constants: user-supplied values, queue names included, only ever travel
+ * as parameters.
+ *
+ * Copyright (c) 2026, fqs developers
+ *
+ * IDENTIFICATION
+ *	  src/fqs.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FQS_H
+#define FQS_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+/* Largest n accepted by the claim functions and batch enqueue. */
+#define FQS_MAX_BATCH		10000
+/* Largest fifo_key and dedup_id accepted, in bytes. */
+#define FQS_MAX_KEY_BYTES	1024
+/* Default backoff of fqs_fail: base * 2^(attempt-1), capped. */
+#define FQS_BACKOFF_BASE_MS	1000
+#define FQS_BACKOFF_MAX_MS	(3600 * 1000)
+/* Expired leases requeued per claim call (the reaper does the rest). */
+#define FQS_REQUEUE_BATCH	1000
+
+#define FQS_MAX_PLAN_ARGS	10
+
+/* A statement prepared on first use and kept for the backend's life. */
+typedef struct FqsPlan
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[FQS_MAX_PLAN_ARGS];
+	SPIPlanPtr	plan;
+} FqsPlan;
+
+/* What the API needs to know about a queue. */
+typedef struct FqsQueue
+{
+	int32		qid;
+	int32		max_attempts;
+	Interval	lease;
+	bool		paused;
+	bool		has_max_claimed;
+	int32		max_claimed;
+	int32		cur_gen;
+} FqsQueue;
+
+/* GUCs (fqs.c) */
+extern int	fqs_max_payload_bytes;
+extern int	fqs_retention_s;
+
+/* util.c */
+extern int	fqs_exec(FqsPlan *plan, Datum *values, const char *nulls,
+					 bool read_only, long count);
+extern Datum fqs_getdatum(int row, int col, bool *isnull);
+extern int64 fqs_getint64(int row, int col);
+extern int32 fqs_getint32(int row, int col);
+extern char *fqs_check_queue_name(FunctionCallInfo fcinfo, int argno);
+extern void fqs_lookup_queue(const char *name, FqsQueue *q);
+extern int32 fqs_check_n(FunctionCallInfo fcinfo, int argno);
+extern Interval *fqs_check_interval(FunctionCallInfo fcinfo, int argno,
+									const char *what, bool allow_zero);
+extern int64 fqs_arg_int64(FunctionCallInfo fcinfo, int argno,
+						   const char *what);
+extern void fqs_check_receipt(int64 receipt);
+extern void fqs_raise_message_unknown(int64 id);
+extern Datum fqs_interval_datum(Interval *iv);
+extern Interval *fqs_backoff(int32 attempt);
+
+/* sequential.c: shared by commit, complete, skip and retry */
+extern void fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id,
+							   int32 qid, int32 attempts, text *result,
+							   text *skip_reason);
+extern bool fqs_seq_fail(int64 id, int64 receipt, Datum err,
+						 Interval *retry_after, const char **outcome);
+extern bool fqs_seq_extend(int64 id, int64 receipt, Interval *lease);
+
+#endif							/* FQS_H */

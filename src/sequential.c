@@ -1,0 +1,751 @@
+/*-------------------------------------------------------------------------
+ *
+ * sequential.c
+ *	  The sequential stage: fqs_claim_sequential, fqs_complete, and the
+ *	  operator actions fqs_retry and fqs_skip.
+ *
+ * Per key, fqs.key_head.head_seq is the last finished seq.  A key is in
+ * fqs.releasable while its next message (head_seq + 1) is processed and
+ * the key is free, or while a claimer holds the key (lease_until set).
+ * A sequential claim takes free releasable rows with SKIP LOCKED and hands
+ * out, per key, the run of consecutive processed messages after the head;
+ * it never scans the processed backlog.
+ *
+ * Lost-release race: a commit that makes head+1 processed and a complete
+ * that advances the head to it may run at the same moment.  Both take the
+ * key's fqs.key_head row lock (commit by its UPDATE, complete by SELECT ...
+ * FOR UPDATE) before deciding, and each decides in a statement that starts
+ * after the lock is granted, so the later of the two always sees the
+ * other's effect: either the commit sees the advanced head, or the complete
+ * sees the processed row.  Lock order everywhere is key_head, then
+ * releasable; the claimer locks only releasable rows.
+ *
+ * Cost: fqs_claim_sequential O(k log K + n log D) for k keys served;
+ * fqs_complete O(log D).  Neither depends on the processed backlog.
+ *
+ * Copyright (c) 2026, fqs developers
+ *
+ * IDENTIFICATION
+ *	  src/sequential.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "fqs.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(fqs_claim_sequential);
+PG_FUNCTION_INFO_V1(fqs_complete);
+PG_FUNCTION_INFO_V1(fqs_retry);
+PG_FUNCTION_INFO_V1(fqs_skip);
+
+/* Make key kid claimable by the sequential stage, if it is not already. */
+static void
+seq_make_releasable(int64 kid, int32 qid)
+{
+	static FqsPlan plan = {
+		"INSERT INTO fqs.releasable (kid, qid, visible_at) "
+		"VALUES ($1, $2, pg_catalog.now()) ON CONFLICT (kid) DO NOTHING",
+		2, {INT8OID, INT4OID}
+	};
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(kid);
+	v[1] = Int32GetDatum(qid);
+	fqs_exec(&plan, v, NULL, false, 0);
+}
+
+/*
+ * Finish message (kid, seq), which must be head_seq + 1, with the key_head
+ * row locked by the caller.  Passes over skipped messages that follow and
+ * moves the head.  Returns the new head; *next_ready tells whether the
+ * message after it is processed.
+ */
+static int64
+seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
+		   text *skip_reason, bool *next_ready)
+{
+	static FqsPlan done = {
+		"INSERT INTO fqs.done (gen, id, qid, kid, seq, done_at, skip_reason) "
+		"VALUES ($1, $2, $3, $4, $5, pg_catalog.now(), $6)",
+		6, {INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, TEXTOID}
+	};
+	static FqsPlan next = {
+		"SELECT id, gen, skip_reason FROM fqs.processed "
+		" WHERE kid = $1 AND seq = $2",
+		2, {INT8OID, INT8OID}
+	};
+	static FqsPlan head = {
+		"UPDATE fqs.key_head SET head_seq = $2, n_done = n_done + $3 "
+		" WHERE kid = $1",
+		3, {INT8OID, INT8OID, INT8OID}
+	};
+	Datum		v[6];
+	char		nulls[6] = "      ";
+	int64		ndone = 0;
+
+	for (;;)
+	{
+		bool		isnull;
+		Datum		reason;
+
+		v[0] = Int32GetDatum(gen);
+		v[1] = Int64GetDatum(id);
+		v[2] = Int32GetDatum(qid);
+		v[3] = Int64GetDatum(kid);
+		v[4] = Int64GetDatum(seq);
+		v[5] = skip_reason ? PointerGetDatum(skip_reason) : (Datum) 0;
+		nulls[5] = skip_reason ? ' ' : 'n';
+		fqs_exec(&done, v, nulls, false, 0);
+		ndone++;
+
+		v[0] = Int64GetDatum(kid);
+		v[1] = Int64GetDatum(seq + 1);
+		if (fqs_exec(&next, v, NULL, false, 1) == 0)
+		{
+			*next_ready = false;
+			break;
+		}
+		reason = fqs_getdatum(0, 3, &isnull);
+		if (isnull)
+		{
+			*next_ready = true;
+			break;
+		}
+		/* the next one was skipped by an operator: finish it too */
+		id = fqs_getint64(0, 1);
+		gen = fqs_getint32(0, 2);
+		skip_reason = DatumGetTextPP(SPI_datumTransfer(reason, false, -1));
+		seq++;
+	}
+
+	v[0] = Int64GetDatum(kid);
+	v[1] = Int64GetDatum(seq);
+	v[2] = Int64GetDatum(ndone);
+	fqs_exec(&head, v, NULL, false, 0);
+	return seq;
+}
+
+/*
+ * Record that message (kid, seq) left the concurrent stage: committed with
+ * result, or skipped by an operator.  Locks the key_head row, then makes
+ * the key releasable if this message is the next one to release.
+ */
+void
+fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
+				   int32 attempts, text *result, text *skip_reason)
+{
+	static FqsPlan ins = {
+		"INSERT INTO fqs.processed "
+		"  (gen, kid, seq, id, qid, attempts, committed_at, result, skip_reason) "
+		"VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.now(), $7, $8)",
+		8, {INT4OID, INT8OID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID,
+		TEXTOID}
+	};
+	static FqsPlan lock = {
+		"UPDATE fqs.key_head SET n_processed = n_processed + 1 "
+		" WHERE kid = $1 RETURNING head_seq",
+		1, {INT8OID}
+	};
+	Datum		v[8];
+	char		nulls[8] = "        ";
+	int64		head;
+
+	v[0] = Int32GetDatum(gen);
+	v[1] = Int64GetDatum(kid);
+	v[2] = Int64GetDatum(seq);
+	v[3] = Int64GetDatum(id);
+	v[4] = Int32GetDatum(qid);
+	v[5] = Int32GetDatum(attempts);
+	v[6] = result ? PointerGetDatum(result) : (Datum) 0;
+	nulls[6] = result ? ' ' : 'n';
+	v[7] = skip_reason ? PointerGetDatum(skip_reason) : (Datum) 0;
+	nulls[7] = skip_reason ? ' ' : 'n';
+	fqs_exec(&ins, v, nulls, false, 0);
+
+	v[0] = Int64GetDatum(kid);
+	if (fqs_exec(&lock, v, NULL, false, 0) != 1)
+		elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
+	head = fqs_getint64(0, 1);
+	if (seq != head + 1)
+		return;					/* an earlier message of the key is pending */
+
+	if (skip_reason)
+	{
+		bool		next_ready;
+
+		/* nobody can hold the key: its head was this unprocessed message */
+		seq_finish(kid, qid, seq, id, gen, skip_reason, &next_ready);
+		if (next_ready)
+			seq_make_releasable(kid, qid);
+	}
+	else
+		seq_make_releasable(kid, qid);
+}
+
+/*
+ * Give expired key holds of queue q back (or kill their head message once
+ * it had max_attempts deliveries).
+ */
+static void
+seq_requeue_expired(FqsQueue *q)
+{
+	static FqsPlan plan = {
+		"WITH exp AS ("
+		"  SELECT kid FROM fqs.releasable "
+		"   WHERE qid = $1 AND lease_until IS NOT NULL "
+		"     AND lease_until < pg_catalog.now() "
+		"   ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED), "
+		"gone AS ("
+		"  DELETE FROM fqs.releasable r USING exp "
+		"   WHERE r.kid = exp.kid AND r.head_attempts >= $2 "
+		"  RETURNING r.kid, r.qid, r.head_attempts), "
+		"dead AS ("
+		"  INSERT INTO fqs.dead "
+		"    (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
+		"  SELECT p.id, g.qid, g.kid, p.seq, p.gen, 'sequential', "
+		"         g.head_attempts, 'lease expired', pg_catalog.now() "
+		"    FROM gone g JOIN fqs.key_head h ON h.kid = g.kid "
+		"         JOIN fqs.processed p ON p.kid = g.kid "
+		"                             AND p.seq = h.head_seq + 1) "
+		"UPDATE fqs.releasable r "
+		"   SET lease_until = NULL, receipt = 0, hold_upto = 0, "
+		"       visible_at = pg_catalog.now(), last_error = 'lease expired' "
+		"  FROM exp WHERE r.kid = exp.kid AND r.head_attempts < $2",
+		3, {INT4OID, INT4OID, INT4OID}
+	};
+	Datum		v[3];
+
+	v[0] = Int32GetDatum(q->qid);
+	v[1] = Int32GetDatum(q->max_attempts);
+	v[2] = Int32GetDatum(FQS_REQUEUE_BATCH);
+	fqs_exec(&plan, v, NULL, false, 0);
+}
+
+/*
+ * fqs_claim_sequential(queue, n, lease)
+ */
+Datum
+fqs_claim_sequential(PG_FUNCTION_ARGS)
+{
+	static FqsPlan keys = {
+		"SELECT r.kid, r.delivered_upto, h.head_seq, h.fifo_key "
+		"  FROM fqs.releasable r JOIN fqs.key_head h ON h.kid = r.kid "
+		" WHERE r.qid = $1 AND r.lease_until IS NULL "
+		"   AND r.visible_at <= pg_catalog.now() "
+		" ORDER BY r.visible_at, r.kid LIMIT $2 FOR UPDATE OF r SKIP LOCKED",
+		2, {INT4OID, INT4OID}
+	};
+	static FqsPlan run = {
+		"SELECT p.id, p.seq, p.skip_reason IS NOT NULL, "
+		"       COALESCE(p.result, m.payload), m.headers, m.enqueued_at "
+		"  FROM fqs.processed p "
+		"  JOIN fqs.message m ON m.gen = p.gen AND m.id = p.id "
+		" WHERE p.kid = $1 AND p.seq > $2 "
+		" ORDER BY p.seq LIMIT $3",
+		3, {INT8OID, INT8OID, INT4OID}
+	};
+	static FqsPlan hold = {
+		"UPDATE fqs.releasable "
+		"   SET lease_until = pg_catalog.now() + $2, "
+		"       receipt = pg_catalog.nextval('fqs.receipt_seq'), "
+		"       hold_upto = $3, head_attempts = head_attempts + 1, "
+		"       delivered_upto = GREATEST(delivered_upto, $3), "
+		"       claimed_at = pg_catalog.now() "
+		" WHERE kid = $1 RETURNING receipt, head_attempts",
+		3, {INT8OID, INTERVALOID, INT8OID}
+	};
+	static FqsPlan drop = {
+		"DELETE FROM fqs.releasable WHERE kid = $1",
+		1, {INT8OID}
+	};
+	char	   *qname = fqs_check_queue_name(fcinfo, 0);
+	int32		n = fqs_check_n(fcinfo, 1);
+	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FqsQueue	q;
+	SPITupleTable *kt;
+	int			nkeys;
+	int			k;
+	int			left = n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	fqs_lookup_queue(qname, &q);
+	if (lease == NULL)
+		lease = &q.lease;
+	if (q.paused)
+	{
+		SPI_finish();
+		return (Datum) 0;
+	}
+	seq_requeue_expired(&q);
+
+	{
+		Datum		v[2];
+
+		v[0] = Int32GetDatum(q.qid);
+		v[1] = Int32GetDatum(n);
+		nkeys = fqs_exec(&keys, v, NULL, false, 0);
+		kt = SPI_tuptable;
+	}
+
+	for (k = 0; k < nkeys && left > 0; k++)
+	{
+		bool		isnull;
+		int64		kid = DatumGetInt64(SPI_getbinval(kt->vals[k], kt->tupdesc, 1, &isnull));
+		int64		delivered = DatumGetInt64(SPI_getbinval(kt->vals[k], kt->tupdesc, 2, &isnull));
+		int64		head = DatumGetInt64(SPI_getbinval(kt->vals[k], kt->tupdesc, 3, &isnull));
+		Datum		fkey = SPI_getbinval(kt->vals[k], kt->tupdesc, 4, &isnull);
+		SPITupleTable *rt;
+		int			got;
+		int			len;
+		int64		receipt;
+		int32		head_attempts;
+		Datum		v[3];
+		int			i;
+
+		v[0] = Int64GetDatum(kid);
+		v[1] = Int64GetDatum(head);
+		v[2] = Int32GetDatum(left);
+		got = fqs_exec(&run, v, NULL, true, 0);
+		rt = SPI_tuptable;
+
+		/* keep the consecutive, not skipped prefix starting at head + 1 */
+		for (len = 0; len < got; len++)
+		{
+			int64		s = DatumGetInt64(SPI_getbinval(rt->vals[len], rt->tupdesc, 2, &isnull));
+			bool		skipped = DatumGetBool(SPI_getbinval(rt->vals[len], rt->tupdesc, 3, &isnull));
+
+			if (s != head + 1 + len || skipped)
+				break;
+		}
+		if (len == 0)
+		{
+			/* nothing to release after all: the key is not releasable */
+			fqs_exec(&drop, v, NULL, false, 0);
+			continue;
+		}
+
+		v[1] = IntervalPGetDatum(lease);
+		v[2] = Int64GetDatum(head + len);
+		fqs_exec(&hold, v, NULL, false, 0);
+		receipt = fqs_getint64(0, 1);
+		head_attempts = fqs_getint32(0, 2);
+
+		for (i = 0; i < len; i++)
+		{
+			Datum		values[8];
+			bool		nulls[8];
+			int64		s = head + 1 + i;
+
+			values[0] = SPI_getbinval(rt->vals[i], rt->tupdesc, 1, &nulls[0]);
+			values[1] = Int64GetDatum(receipt);
+			nulls[1] = false;
+			values[2] = fkey;
+			nulls[2] = false;
+			values[3] = Int64GetDatum(s);
+			nulls[3] = false;
+			values[4] = SPI_getbinval(rt->vals[i], rt->tupdesc, 4, &nulls[4]);
+			values[5] = SPI_getbinval(rt->vals[i], rt->tupdesc, 5, &nulls[5]);
+			/* the head's deliveries are counted exactly; later ones: seen before or not */
+			values[6] = Int32GetDatum(i == 0 ? head_attempts :
+									  (s <= delivered ? 2 : 1));
+			nulls[6] = false;
+			values[7] = SPI_getbinval(rt->vals[i], rt->tupdesc, 6, &nulls[7]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+								 values, nulls);
+		}
+		left -= len;
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * Diagnose a sequential-stage call whose receipt holds no key.
+ */
+static void
+seq_diagnose(int64 id, int64 receipt)
+{
+	static FqsPlan plan = {
+		"SELECT EXISTS (SELECT 1 FROM fqs.done WHERE id = $1), "
+		"       EXISTS (SELECT 1 FROM fqs.dead WHERE id = $1), "
+		"       EXISTS (SELECT 1 FROM fqs.processed WHERE id = $1), "
+		"       EXISTS (SELECT 1 FROM fqs.message WHERE id = $1)",
+		1, {INT8OID}
+	};
+	Datum		v[1];
+	bool		isnull;
+
+	v[0] = Int64GetDatum(id);
+	fqs_exec(&plan, v, NULL, true, 1);
+	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("message " INT64_FORMAT " is already complete", id)));
+	if (DatumGetBool(fqs_getdatum(0, 2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("message " INT64_FORMAT " is dead", id),
+				 errhint("Use fqs_retry() or fqs_skip() on dead messages.")));
+	if (DatumGetBool(fqs_getdatum(0, 3, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("receipt " INT64_FORMAT " does not hold message " INT64_FORMAT,
+						receipt, id),
+				 errdetail("The message is not claimed by the sequential stage under this receipt; its lease may have expired and its key been claimed again."),
+				 errhint("Stop working on this message; its current holder will finish it.")));
+	if (DatumGetBool(fqs_getdatum(0, 4, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("message " INT64_FORMAT " is not claimed by the sequential stage", id),
+				 errdetail("It has not been committed by the concurrent stage yet.")));
+	fqs_raise_message_unknown(id);
+}
+
+typedef struct SeqHold
+{
+	int64		kid;
+	int32		qid;
+	int64		head;
+	int64		hold_upto;
+	int32		head_attempts;
+	int32		max_attempts;
+	int64		seq;			/* of the message named by the caller */
+	int32		gen;
+} SeqHold;
+
+/*
+ * Find and lock the key hold that receipt names, and check that message id
+ * is its head (the next message to finish).  Returns false when the
+ * receipt holds nothing; raises ERROR when id is not the hold's head.
+ */
+static bool
+seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
+{
+	static FqsPlan find = {
+		"SELECT kid FROM fqs.releasable "
+		" WHERE receipt = $1 AND lease_until IS NOT NULL",
+		1, {INT8OID}
+	};
+	static FqsPlan lockhead = {
+		"SELECT h.head_seq, h.qid, q.max_attempts "
+		"  FROM fqs.key_head h JOIN fqs.queue q ON q.qid = h.qid "
+		" WHERE h.kid = $1 FOR UPDATE OF h",
+		1, {INT8OID}
+	};
+	static FqsPlan lockhold = {
+		"SELECT hold_upto, head_attempts FROM fqs.releasable "
+		" WHERE kid = $1 AND receipt = $2 AND lease_until IS NOT NULL "
+		"   FOR UPDATE",
+		2, {INT8OID, INT8OID}
+	};
+	static FqsPlan msg = {
+		"SELECT seq, gen FROM fqs.processed WHERE id = $1 AND kid = $2",
+		2, {INT8OID, INT8OID}
+	};
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(receipt);
+	if (fqs_exec(&find, v, NULL, true, 1) == 0)
+		return false;
+	h->kid = fqs_getint64(0, 1);
+
+	v[0] = Int64GetDatum(h->kid);
+	if (fqs_exec(&lockhead, v, NULL, false, 0) != 1)
+		return false;
+	h->head = fqs_getint64(0, 1);
+	h->qid = fqs_getint32(0, 2);
+	h->max_attempts = fqs_getint32(0, 3);
+
+	/* recheck under the lock: the hold may have ended meanwhile */
+	v[1] = Int64GetDatum(receipt);
+	if (fqs_exec(&lockhold, v, NULL, false, 0) != 1)
+		return false;
+	h->hold_upto = fqs_getint64(0, 1);
+	h->head_attempts = fqs_getint32(0, 2);
+
+	v[0] = Int64GetDatum(id);
+	v[1] = Int64GetDatum(h->kid);
+	if (fqs_exec(&msg, v, NULL, true, 1) == 0)
+		return false;
+	h->seq = fqs_getint64(0, 1);
+	h->gen = fqs_getint32(0, 2);
+	if (h->seq <= h->head || h->seq > h->hold_upto)
+		return false;
+	if (h->seq != h->head + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("message " INT64_FORMAT " is out of order", id),
+				 errdetail("Its seq is " INT64_FORMAT " but seq " INT64_FORMAT
+						   " of the same key is not complete yet.",
+						   h->seq, h->head + 1),
+				 errhint("Complete the messages of a key in seq order.")));
+	return true;
+}
+
+/*
+ * After the head of a held key moved to new_head: end the hold when its
+ * run is finished (freeing the key, or dropping it from releasable when
+ * nothing follows), otherwise the hold goes on with the next message.
+ */
+static void
+seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
+{
+	static FqsPlan free_key = {
+		"UPDATE fqs.releasable SET lease_until = NULL, receipt = 0, "
+		"       hold_upto = 0, head_attempts = 0, last_error = NULL, "
+		"       visible_at = pg_catalog.now() WHERE kid = $1",
+		1, {INT8OID}
+	};
+	static FqsPlan drop = {
+		"DELETE FROM fqs.releasable WHERE kid = $1",
+		1, {INT8OID}
+	};
+	static FqsPlan go_on = {
+		"UPDATE fqs.releasable SET head_attempts = 1, last_error = NULL "
+		" WHERE kid = $1",
+		1, {INT8OID}
+	};
+	Datum		v[1];
+
+	v[0] = Int64GetDatum(h->kid);
+	if (new_head < h->hold_upto)
+		fqs_exec(&go_on, v, NULL, false, 0);
+	else if (next_ready)
+		fqs_exec(&free_key, v, NULL, false, 0);
+	else
+		fqs_exec(&drop, v, NULL, false, 0);
+}
+
+/*
+ * fqs_complete(id, receipt)
+ */
+Datum
+fqs_complete(PG_FUNCTION_ARGS)
+{
+	int64		id = fqs_arg_int64(fcinfo, 0, "id");
+	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
+	SeqHold		h;
+	bool		next_ready;
+	int64		new_head;
+
+	fqs_check_receipt(receipt);
+	SPI_connect();
+	if (!seq_lock_hold(id, receipt, &h))
+		seq_diagnose(id, receipt);
+	new_head = seq_finish(h.kid, h.qid, h.seq, id, h.gen, NULL, &next_ready);
+	seq_after_advance(&h, new_head, next_ready);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * Sequential half of fqs_fail.  Returns false when receipt holds no key.
+ */
+bool
+fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
+			 const char **outcome)
+{
+	static FqsPlan kill = {
+		"WITH g AS (DELETE FROM fqs.releasable WHERE kid = $1 "
+		"           RETURNING qid, head_attempts) "
+		"INSERT INTO fqs.dead "
+		"  (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
+		"SELECT $2, g.qid, $1, $3, $4, 'sequential', g.head_attempts, $5, "
+		"       pg_catalog.now() FROM g",
+		5, {INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID}
+	};
+	static FqsPlan retry = {
+		"UPDATE fqs.releasable SET lease_until = NULL, receipt = 0, "
+		"       hold_upto = 0, visible_at = pg_catalog.now() + $2, "
+		"       last_error = $3 WHERE kid = $1",
+		3, {INT8OID, INTERVALOID, TEXTOID}
+	};
+	SeqHold		h;
+	Datum		v[5];
+
+	if (!seq_lock_hold(id, receipt, &h))
+		return false;
+	v[0] = Int64GetDatum(h.kid);
+	if (h.head_attempts >= h.max_attempts)
+	{
+		v[1] = Int64GetDatum(id);
+		v[2] = Int64GetDatum(h.seq);
+		v[3] = Int32GetDatum(h.gen);
+		v[4] = err;
+		fqs_exec(&kill, v, NULL, false, 0);
+		*outcome = "dead";
+	}
+	else
+	{
+		v[1] = IntervalPGetDatum(retry_after ? retry_after :
+								 fqs_backoff(h.head_attempts));
+		v[2] = err;
+		fqs_exec(&retry, v, NULL, false, 0);
+		*outcome = "retry";
+	}
+	return true;
+}
+
+/*
+ * Sequential half of fqs_extend_lease.  Returns false when receipt does
+ * not hold message id; on success SPI_tuptable holds the new lease end.
+ */
+bool
+fqs_seq_extend(int64 id, int64 receipt, Interval *lease)
+{
+	static FqsPlan plan = {
+		"UPDATE fqs.releasable r SET lease_until = pg_catalog.now() + $3 "
+		"  FROM fqs.key_head h, fqs.processed p "
+		" WHERE r.receipt = $2 AND r.lease_until IS NOT NULL "
+		"   AND h.kid = r.kid AND p.id = $1 AND p.kid = r.kid "
+		"   AND p.seq > h.head_seq AND p.seq <= r.hold_upto "
+		"RETURNING r.lease_until",
+		3, {INT8OID, INT8OID, INTERVALOID}
+	};
+	Datum		v[3];
+
+	v[0] = Int64GetDatum(id);
+	v[1] = Int64GetDatum(receipt);
+	v[2] = IntervalPGetDatum(lease);
+	return fqs_exec(&plan, v, NULL, false, 0) == 1;
+}
+
+/*
+ * Lock and remove dead message id; ERROR when it is not dead.
+ */
+static void
+seq_take_dead(int64 id, char *stage, int32 *qid, int64 *kid, int64 *seq,
+			  int32 *gen, int32 *attempts)
+{
+	static FqsPlan take = {
+		"DELETE FROM fqs.dead WHERE id = $1 "
+		"RETURNING stage = 'sequential', qid, kid, seq, gen, attempts",
+		1, {INT8OID}
+	};
+	static FqsPlan exists = {
+		"SELECT 1 FROM fqs.message WHERE id = $1",
+		1, {INT8OID}
+	};
+	Datum		v[1];
+	bool		isnull;
+
+	v[0] = Int64GetDatum(id);
+	if (fqs_exec(&take, v, NULL, false, 0) == 0)
+	{
+		if (fqs_exec(&exists, v, NULL, true, 1) == 0)
+			fqs_raise_message_unknown(id);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("message " INT64_FORMAT " is not dead", id),
+				 errhint("fqs_retry() and fqs_skip() act on messages listed in fqs_dead_messages.")));
+	}
+	*stage = DatumGetBool(fqs_getdatum(0, 1, &isnull)) ? 's' : 'c';
+	*qid = fqs_getint32(0, 2);
+	*kid = fqs_getint64(0, 3);
+	*seq = fqs_getint64(0, 4);
+	*gen = fqs_getint32(0, 5);
+	*attempts = fqs_getint32(0, 6);
+}
+
+/* Lock a key's head row; returns head_seq. */
+static int64
+seq_lock_key(int64 kid)
+{
+	static FqsPlan plan = {
+		"SELECT head_seq FROM fqs.key_head WHERE kid = $1 FOR UPDATE",
+		1, {INT8OID}
+	};
+	Datum		v[1];
+
+	v[0] = Int64GetDatum(kid);
+	if (fqs_exec(&plan, v, NULL, false, 0) != 1)
+		elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
+	return fqs_getint64(0, 1);
+}
+
+/*
+ * fqs_retry(id): a dead message goes back to the ready state of the stage
+ * it died in, with its attempts counted afresh.
+ */
+Datum
+fqs_retry(PG_FUNCTION_ARGS)
+{
+	static FqsPlan ready = {
+		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
+		"SELECT m.id, m.qid, m.kid, m.seq, m.gen, m.priority, pg_catalog.now() "
+		"  FROM fqs.message m WHERE m.gen = $1 AND m.id = $2",
+		2, {INT4OID, INT8OID}
+	};
+	int64		id = fqs_arg_int64(fcinfo, 0, "id");
+	char		stage;
+	int32		qid;
+	int64		kid;
+	int64		seq;
+	int32		gen;
+	int32		attempts;
+
+	SPI_connect();
+	seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts);
+	if (stage == 'c')
+	{
+		Datum		v[2];
+
+		v[0] = Int32GetDatum(gen);
+		v[1] = Int64GetDatum(id);
+		fqs_exec(&ready, v, NULL, false, 0);
+	}
+	else
+	{
+		seq_lock_key(kid);
+		seq_make_releasable(kid, qid);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * fqs_skip(id, reason): let the key of a dead message move past it.  The
+ * message is recorded as finished with the reason, never dropped silently.
+ */
+Datum
+fqs_skip(PG_FUNCTION_ARGS)
+{
+	int64		id = fqs_arg_int64(fcinfo, 0, "id");
+	text	   *reason;
+	char		stage;
+	int32		qid;
+	int64		kid;
+	int64		seq;
+	int32		gen;
+	int32		attempts;
+
+	if (PG_ARGISNULL(1) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("reason must not be null or empty"),
+				 errhint("A skip is recorded with its reason.")));
+	reason = PG_GETARG_TEXT_PP(1);
+
+	SPI_connect();
+	seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts);
+	if (stage == 'c')
+		fqs_mark_processed(gen, kid, seq, id, qid, attempts, NULL, reason);
+	else
+	{
+		int64		head = seq_lock_key(kid);
+		bool		next_ready;
+
+		if (seq != head + 1)
+			elog(ERROR, "fqs: dead message " INT64_FORMAT " is not its key's head", id);
+		seq_finish(kid, qid, seq, id, gen, reason, &next_ready);
+		if (next_ready)
+			seq_make_releasable(kid, qid);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,251 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.c
+ *	  SPI plan cache, argument validation and queue lookup shared by every
+ *	  fqs entry point.
+ *
+ * Validation happens before any statement runs, so bad input never
+ * changes state: each check raises ERROR with a fitting SQLSTATE.
+ *
+ * Copyright (c) 2026, fqs developers
+ *
+ * IDENTIFICATION
+ *	  src/util.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "fqs.h"
+
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+
+/*
+ * Run a kept plan, preparing it on first use.  Raises ERROR on any SPI
+ * failure; returns SPI_processed.
+ */
+int
+fqs_exec(FqsPlan *plan, Datum *values, const char *nulls, bool read_only,
+		 long count)
+{
+	int			rc;
+
+	if (plan->plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(plan->sql, plan->nargs, plan->argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "fqs: SPI_prepare failed (%s) for: %s",
+				 SPI_result_code_string(SPI_result), plan->sql);
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "fqs: SPI_keepplan failed");
+		plan->plan = p;
+	}
+	rc = SPI_execute_plan(plan->plan, values, nulls, read_only, count);
+	if (rc < 0)
+		elog(ERROR, "fqs: SPI_execute_plan failed (%s) for: %s",
+			 SPI_result_code_string(rc), plan->sql);
+	return (int) SPI_processed;
+}
+
+Datum
+fqs_getdatum(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 col, isnull);
+}
+
+int64
+fqs_getint64(int row, int col)
+{
+	bool		isnull;
+	Datum		d = fqs_getdatum(row, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+int32
+fqs_getint32(int row, int col)
+{
+	bool		isnull;
+	Datum		d = fqs_getdatum(row, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+/*
+ * Queue names: 1..63 bytes, valid in the database encoding, no control
+ * characters.  Returns the name as a C string.
+ */
+char *
+fqs_check_queue_name(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *t;
+	char	   *name;
+	int			len;
+	int			i;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("queue name must not be null")));
+	t = PG_GETARG_TEXT_PP(argno);
+	len = VARSIZE_ANY_EXHDR(t);
+	name = text_to_cstring(t);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("queue name must not be empty")));
+	if (len >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("queue name is too long (%d bytes)", len),
+				 errdetail("Queue names are at most %d bytes.",
+						   NAMEDATALEN - 1)));
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) name[i];
+
+		if (c < 0x20 || c == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("queue name must not contain control characters")));
+	}
+	return name;
+}
+
+/*
+ * Find a queue by name; ERROR if there is none.  Also reads the current
+ * message generation, which every enqueue needs.
+ */
+void
+fqs_lookup_queue(const char *name, FqsQueue *q)
+{
+	static FqsPlan plan = {
+		"SELECT q.qid, q.max_attempts, q.lease, q.paused, q.max_claimed, "
+		"       m.cur_gen "
+		"  FROM fqs.queue q, fqs.meta m WHERE q.name = $1",
+		1, {TEXTOID}
+	};
+	Datum		v[1];
+	bool		isnull;
+
+	v[0] = CStringGetTextDatum(name);
+	if (fqs_exec(&plan, v, NULL, true, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name),
+				 errhint("Create it with fqs_create_queue().")));
+	q->qid = fqs_getint32(0, 1);
+	q->max_attempts = fqs_getint32(0, 2);
+	q->lease = *DatumGetIntervalP(fqs_getdatum(0, 3, &isnull));
+	q->paused = DatumGetBool(fqs_getdatum(0, 4, &isnull));
+	q->max_claimed = DatumGetInt32(fqs_getdatum(0, 5, &isnull));
+	q->has_max_claimed = !isnull;
+	q->cur_gen = fqs_getint32(0, 6);
+}
+
+/* The n argument of claims: 1..FQS_MAX_BATCH. */
+int32
+fqs_check_n(FunctionCallInfo fcinfo, int argno)
+{
+	int32		n;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("n must not be null")));
+	n = PG_GETARG_INT32(argno);
+	if (n <= 0 || n > FQS_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be between 1 and %d, not %d",
+						FQS_MAX_BATCH, n)));
+	return n;
+}
+
+/*
+ * An interval argument that must be positive (or >= 0), with no month
+ * part, and not infinite.  Returns NULL when the argument is NULL.
+ */
+Interval *
+fqs_check_interval(FunctionCallInfo fcinfo, int argno, const char *what,
+				   bool allow_zero)
+{
+	Interval   *iv;
+	int64		usecs;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	iv = PG_GETARG_INTERVAL_P(argno);
+	if (iv->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not contain months or years", what),
+				 errhint("Use days, hours, minutes or seconds.")));
+	/* a day is 24 hours here; guard the multiplication */
+	if (iv->day > 36500 || iv->day < -36500)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is out of range", what),
+				 errdetail("It must be less than 100 years.")));
+	usecs = iv->time + (int64) iv->day * USECS_PER_DAY;
+	if (usecs < 0 || (usecs == 0 && !allow_zero))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be %s", what,
+						allow_zero ? "zero or positive" : "positive")));
+	return iv;
+}
+
+/* A bigint argument that must not be NULL. */
+int64
+fqs_arg_int64(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return PG_GETARG_INT64(argno);
+}
+
+void
+fqs_check_receipt(int64 receipt)
+{
+	if (receipt <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid receipt " INT64_FORMAT, receipt),
+				 errhint("Use the receipt returned by fqs_claim() or fqs_claim_sequential().")));
+}
+
+void
+fqs_raise_message_unknown(int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("message " INT64_FORMAT " does not exist", id)));
+}
+
+Datum
+fqs_interval_datum(Interval *iv)
+{
+	return IntervalPGetDatum(iv);
+}
+
+/* Default retry delay after the attempt-th delivery failed. */
+Interval *
+fqs_backoff(int32 attempt)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+	int64		ms = FQS_BACKOFF_BASE_MS;
+	int			i;
+
+	for (i = 1; i < attempt && ms < FQS_BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	if (ms > FQS_BACKOFF_MAX_MS)
+		ms = FQS_BACKOFF_MAX_MS;
+	iv->time = ms * 1000;
+	return iv;
+}
