@@ -58,6 +58,7 @@ admin_read_opts(FunctionCallInfo fcinfo, QueueOpts *o, bool alter)
 		if (o->max_ready < (alter ? -1 : 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 alter ? errmsg("max_ready must be -1, zero or positive") :
 					 errmsg("max_ready must be zero or positive"),
 					 alter ? errhint("Use -1 to return to the default of fqs.max_ready.") : 0));
 	}
@@ -83,8 +84,10 @@ admin_read_opts(FunctionCallInfo fcinfo, QueueOpts *o, bool alter)
 		if (o->max_claimed < (alter ? 0 : 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 alter ? errmsg("max_claimed must be zero or positive") :
 					 errmsg("max_claimed must be at least 1"),
-					 alter ? errhint("Use 0 to remove the limit.") : 0));
+					 alter ? errhint("Use 0 to remove the limit.") :
+					 errhint("Leave it NULL for no limit.")));
 	}
 }
 
@@ -118,7 +121,7 @@ fqs_create_queue(PG_FUNCTION_ARGS)
 	nulls[5] = o.has_max_claimed ? ' ' : 'n';
 
 	SPI_connect();
-	if (fqs_exec(&plan, v, nulls, false, 0) == 0)
+	if (fqs_exec(&plan, v, nulls, 0) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("queue \"%s\" already exists", name)));
@@ -160,7 +163,7 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 	nulls[5] = o.has_max_claimed ? ' ' : 'n';
 
 	SPI_connect();
-	if (fqs_exec(&plan, v, nulls, false, 0) == 0)
+	if (fqs_exec(&plan, v, nulls, 0) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
@@ -205,21 +208,21 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	v[0] = CStringGetTextDatum(name);
-	if (fqs_exec(&lock, v, NULL, false, 0) == 0)
+	if (fqs_exec(&lock, v, NULL, 0) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
 	v[0] = fqs_getdatum(0, 1, &isnull);
 	if (!force)
 	{
-		fqs_exec(&busy, v, NULL, true, 1);
+		fqs_exec(&busy, v, NULL, 1);
 		if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("queue \"%s\" has unfinished messages", name),
 					 errhint("Finish them first, or use fqs_drop_queue(queue, force => true) to discard them.")));
 	}
-	fqs_exec(&drop, v, NULL, false, 0);
+	fqs_exec(&drop, v, NULL, 0);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -237,7 +240,7 @@ admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 	v[0] = CStringGetTextDatum(name);
 	v[1] = BoolGetDatum(paused);
 	SPI_connect();
-	if (fqs_exec(&plan, v, NULL, false, 0) == 0)
+	if (fqs_exec(&plan, v, NULL, 0) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
@@ -300,7 +303,7 @@ fqs_rotate(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	v[0] = Int32GetDatum(fqs_retention_s);
-	fqs_exec(&meta, v, NULL, false, 0);
+	fqs_exec(&meta, v, NULL, 0);
 	next = (fqs_getint32(0, 1) + 1) % FQS_GENERATIONS;
 	if (!force && !DatumGetBool(fqs_getdatum(0, 2, &isnull)))
 	{
@@ -309,7 +312,7 @@ fqs_rotate(PG_FUNCTION_ARGS)
 	}
 	v[0] = Int32GetDatum(next);
 	v[1] = Int32GetDatum(fqs_retention_s);
-	fqs_exec(&pinned, v, NULL, true, 1);
+	fqs_exec(&pinned, v, NULL, 1);
 	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
 	{
 		ereport(NOTICE,
@@ -332,7 +335,7 @@ fqs_rotate(PG_FUNCTION_ARGS)
 			 next, next, next, next, next, next);
 	if (SPI_execute(sql, false, 0) < 0)
 		elog(ERROR, "fqs: could not truncate generation %d", next);
-	fqs_exec(&advance, v, NULL, false, 0);
+	fqs_exec(&advance, v, NULL, 0);
 	SPI_finish();
 	PG_RETURN_INT32(next);
 }

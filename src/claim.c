@@ -72,7 +72,7 @@ claim_requeue_expired(FqsQueue *q)
 	v[0] = Int32GetDatum(q->qid);
 	v[1] = Int32GetDatum(q->max_attempts);
 	v[2] = Int32GetDatum(FQS_REQUEUE_BATCH);
-	fqs_exec(&plan, v, NULL, false, 0);
+	fqs_exec(&plan, v, NULL, 0);
 }
 
 /*
@@ -97,9 +97,9 @@ claim_room(FqsQueue *q, int32 n)
 
 	v[0] = Int32GetDatum(FQS_LOCK_CLASS_CLAIM);
 	v[1] = Int32GetDatum(q->qid);
-	fqs_exec(&lock, v, NULL, false, 0);
+	fqs_exec(&lock, v, NULL, 0);
 	v[0] = Int32GetDatum(q->qid);
-	fqs_exec(&count, v, NULL, false, 1);
+	fqs_exec(&count, v, NULL, 1);
 	busy = fqs_getint64(0, 1);
 	if (busy >= q->max_claimed)
 		return 0;
@@ -160,7 +160,7 @@ fqs_claim(PG_FUNCTION_ARGS)
 		v[0] = Int32GetDatum(q.qid);
 		v[1] = Int32GetDatum(n);
 		v[2] = IntervalPGetDatum(lease);
-		rows = fqs_exec(&plan, v, NULL, false, 0);
+		rows = fqs_exec(&plan, v, NULL, 0);
 		for (i = 0; i < rows; i++)
 		{
 			Datum		values[8];
@@ -194,7 +194,7 @@ claim_diagnose(int64 id, int64 receipt)
 	Datum		leased;
 
 	v[0] = Int64GetDatum(id);
-	fqs_exec(&plan, v, NULL, true, 1);
+	fqs_exec(&plan, v, NULL, 1);
 	leased = fqs_getdatum(0, 1, &isnull);
 	if (!isnull && DatumGetBool(leased))
 		ereport(ERROR,
@@ -233,7 +233,7 @@ fqs_commit(PG_FUNCTION_ARGS)
 	static FqsPlan plan = {
 		"DELETE FROM fqs.ready "
 		" WHERE id = $1 AND receipt = $2 AND lease_until IS NOT NULL "
-		"RETURNING gen, kid, seq, qid, attempt",
+		"RETURNING gen, kid, seq, qid, attempt, claimed_at",
 		2, {INT8OID, INT8OID}
 	};
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
@@ -253,11 +253,17 @@ fqs_commit(PG_FUNCTION_ARGS)
 	SPI_connect();
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
-	if (fqs_exec(&plan, v, NULL, false, 0) == 0)
+	if (fqs_exec(&plan, v, NULL, 0) == 0)
 		claim_diagnose(id, receipt);
-	fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
-					   fqs_getint64(0, 3), id, fqs_getint32(0, 4),
-					   fqs_getint32(0, 5), result, NULL);
+	{
+		bool		isnull;
+		Datum		claimed_at = fqs_getdatum(0, 6, &isnull);
+
+		fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
+						   fqs_getint64(0, 3), id, fqs_getint32(0, 4),
+						   fqs_getint32(0, 5),
+						   isnull ? NULL : &claimed_at, result, NULL);
+	}
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -308,7 +314,7 @@ fqs_fail(PG_FUNCTION_ARGS)
 	SPI_connect();
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
-	if (fqs_exec(&find, v, NULL, false, 0) == 1)
+	if (fqs_exec(&find, v, NULL, 0) == 1)
 	{
 		int32		attempt = fqs_getint32(0, 1);
 		int32		max_attempts = fqs_getint32(0, 2);
@@ -316,14 +322,14 @@ fqs_fail(PG_FUNCTION_ARGS)
 		if (attempt >= max_attempts)
 		{
 			v[1] = err;
-			fqs_exec(&kill, v, NULL, false, 0);
+			fqs_exec(&kill, v, NULL, 0);
 			outcome = "dead";
 		}
 		else
 		{
 			v[1] = IntervalPGetDatum(after ? after : fqs_backoff(attempt));
 			v[2] = err;
-			fqs_exec(&retry, v, NULL, false, 0);
+			fqs_exec(&retry, v, NULL, 0);
 			outcome = "retry";
 		}
 	}
@@ -361,7 +367,7 @@ fqs_extend_lease(PG_FUNCTION_ARGS)
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	v[2] = IntervalPGetDatum(lease);
-	if (fqs_exec(&plan, v, NULL, false, 0) == 0 &&
+	if (fqs_exec(&plan, v, NULL, 0) == 0 &&
 		!fqs_seq_extend(id, receipt, lease))
 		claim_diagnose(id, receipt);
 	until = fqs_getdatum(0, 1, &isnull);

@@ -168,8 +168,8 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 		v[0] = Int32GetDatum(q->qid);
 		v[1] = CStringGetTextDatum(items[i].key);
 		v[2] = Int64GetDatum((int64) (j - i));
-		if (fqs_exec(&reserve, v, NULL, false, 0) == 0 &&
-			fqs_exec(&newkey, v, NULL, false, 0) == 0)
+		if (fqs_exec(&reserve, v, NULL, 0) == 0 &&
+			fqs_exec(&newkey, v, NULL, 0) == 0)
 			elog(ERROR, "fqs: could not reserve a seq for key \"%s\"",
 				 items[i].key);
 		kid = fqs_getint64(0, 1);
@@ -198,7 +198,7 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 	v[7] = PointerGetDatum(construct_md_array(headers, hnulls, 1, dims, lbs,
 											  JSONBOID, -1, false,
 											  TYPALIGN_INT));
-	fqs_exec(&insert, v, NULL, false, 0);
+	fqs_exec(&insert, v, NULL, 0);
 }
 
 /*
@@ -263,10 +263,10 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 		v[1] = CStringGetTextDatum(dedup);
 		v[2] = Int64GetDatum(id);
 		v[3] = Int32GetDatum(q.cur_gen);
-		if (fqs_exec(&dedup_ins, v, NULL, false, 0) == 0)
+		if (fqs_exec(&dedup_ins, v, NULL, 0) == 0)
 		{
 			/* a message with this dedup_id exists: return its id */
-			if (fqs_exec(&dedup_get, v, NULL, false, 1) != 1)
+			if (fqs_exec(&dedup_get, v, NULL, 1) != 1)
 				elog(ERROR, "fqs: dedup row vanished");
 			id = fqs_getint64(0, 1);
 			SPI_finish();

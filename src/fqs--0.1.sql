@@ -99,6 +99,7 @@ CREATE TABLE fqs.processed
 	id			bigint NOT NULL,
 	qid			integer NOT NULL,
 	attempts	integer NOT NULL,
+	claimed_at	timestamptz,
 	committed_at timestamptz NOT NULL,
 	result		text,
 	skip_reason text
@@ -161,8 +162,9 @@ CREATE TABLE fqs.releasable
 	lease_until timestamptz,		/* NULL: free to claim */
 	receipt		bigint NOT NULL DEFAULT 0,
 	hold_upto	bigint NOT NULL DEFAULT 0,	/* last seq of the held run */
-	head_attempts integer NOT NULL DEFAULT 0,
-	delivered_upto bigint NOT NULL DEFAULT 0,
+	head_attempts integer NOT NULL DEFAULT 0,	/* deliveries of head_seq + 1 */
+	hold_ends	bigint[] NOT NULL DEFAULT '{}',	/* hold_upto of holds that
+												 * reached past the head */
 	claimed_at	timestamptz,
 	last_error	text
 );
@@ -172,6 +174,16 @@ CREATE INDEX releasable_lease ON fqs.releasable (qid, lease_until)
 	WHERE lease_until IS NOT NULL;
 CREATE INDEX releasable_receipt ON fqs.releasable (receipt)
 	WHERE lease_until IS NOT NULL;
+
+/*
+ * Deliveries of message s of a key = holds whose run reached s; every hold
+ * starts at the head, so keeping the ends of the holds that reached past
+ * the head (at most max_attempts of them) counts them exactly.
+ */
+CREATE FUNCTION fqs.trim_holds(ends bigint[], head bigint)
+RETURNS bigint[] LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT COALESCE(array_agg(e), '{}') FROM unnest(ends) e WHERE e > head $$;
 
 CREATE TABLE fqs.dead
 (
@@ -342,7 +354,7 @@ AS $$
 					CASE WHEN rl.kid IS NOT NULL AND m.seq = h.head_seq + 1
 						 THEN rl.head_attempts END,
 					r.attempt, p.attempts, 0),
-		   m.enqueued_at, r.claimed_at, p.committed_at, dn.done_at,
+		   m.enqueued_at, COALESCE(r.claimed_at, p.claimed_at), p.committed_at, dn.done_at,
 		   COALESCE(d.last_error,
 					CASE WHEN rl.kid IS NOT NULL AND m.seq = h.head_seq + 1
 						 THEN rl.last_error END,

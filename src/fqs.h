@@ -63,7 +63,7 @@ extern int	fqs_retention_s;
 
 /* util.c */
 extern int	fqs_exec(FqsPlan *plan, Datum *values, const char *nulls,
-					 bool read_only, long count);
+					 long count);
 extern Datum fqs_getdatum(int row, int col, bool *isnull);
 extern int64 fqs_getint64(int row, int col);
 extern int32 fqs_getint32(int row, int col);
@@ -81,8 +81,8 @@ extern Interval *fqs_backoff(int32 attempt);
 
 /* sequential.c: shared by commit, complete, skip and retry */
 extern void fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id,
-							   int32 qid, int32 attempts, text *result,
-							   text *skip_reason);
+							   int32 qid, int32 attempts, Datum *claimed_at,
+							   text *result, text *skip_reason);
 extern bool fqs_seq_fail(int64 id, int64 receipt, Datum err,
 						 Interval *retry_after, const char **outcome);
 extern bool fqs_seq_extend(int64 id, int64 receipt, Interval *lease);

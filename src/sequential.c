@@ -34,6 +34,7 @@
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(fqs_claim_sequential);
@@ -54,7 +55,7 @@ seq_make_releasable(int64 kid, int32 qid)
 
 	v[0] = Int64GetDatum(kid);
 	v[1] = Int32GetDatum(qid);
-	fqs_exec(&plan, v, NULL, false, 0);
+	fqs_exec(&plan, v, NULL, 0);
 }
 
 /*
@@ -98,12 +99,12 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
 		v[4] = Int64GetDatum(seq);
 		v[5] = skip_reason ? PointerGetDatum(skip_reason) : (Datum) 0;
 		nulls[5] = skip_reason ? ' ' : 'n';
-		fqs_exec(&done, v, nulls, false, 0);
+		fqs_exec(&done, v, nulls, 0);
 		ndone++;
 
 		v[0] = Int64GetDatum(kid);
 		v[1] = Int64GetDatum(seq + 1);
-		if (fqs_exec(&next, v, NULL, false, 1) == 0)
+		if (fqs_exec(&next, v, NULL, 1) == 0)
 		{
 			*next_ready = false;
 			break;
@@ -124,7 +125,7 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
 	v[0] = Int64GetDatum(kid);
 	v[1] = Int64GetDatum(seq);
 	v[2] = Int64GetDatum(ndone);
-	fqs_exec(&head, v, NULL, false, 0);
+	fqs_exec(&head, v, NULL, 0);
 	return seq;
 }
 
@@ -135,22 +136,24 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
  */
 void
 fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
-				   int32 attempts, text *result, text *skip_reason)
+				   int32 attempts, Datum *claimed_at, text *result,
+				   text *skip_reason)
 {
 	static FqsPlan ins = {
 		"INSERT INTO fqs.processed "
-		"  (gen, kid, seq, id, qid, attempts, committed_at, result, skip_reason) "
-		"VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.now(), $7, $8)",
-		8, {INT4OID, INT8OID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID,
-		TEXTOID}
+		"  (gen, kid, seq, id, qid, attempts, committed_at, result, "
+		"   skip_reason, claimed_at) "
+		"VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.now(), $7, $8, $9)",
+		9, {INT4OID, INT8OID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID,
+		TEXTOID, TIMESTAMPTZOID}
 	};
 	static FqsPlan lock = {
 		"UPDATE fqs.key_head SET n_processed = n_processed + 1 "
 		" WHERE kid = $1 RETURNING head_seq",
 		1, {INT8OID}
 	};
-	Datum		v[8];
-	char		nulls[8] = "        ";
+	Datum		v[9];
+	char		nulls[9] = "         ";
 	int64		head;
 
 	v[0] = Int32GetDatum(gen);
@@ -163,10 +166,12 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 	nulls[6] = result ? ' ' : 'n';
 	v[7] = skip_reason ? PointerGetDatum(skip_reason) : (Datum) 0;
 	nulls[7] = skip_reason ? ' ' : 'n';
-	fqs_exec(&ins, v, nulls, false, 0);
+	v[8] = claimed_at ? *claimed_at : (Datum) 0;
+	nulls[8] = claimed_at ? ' ' : 'n';
+	fqs_exec(&ins, v, nulls, 0);
 
 	v[0] = Int64GetDatum(kid);
-	if (fqs_exec(&lock, v, NULL, false, 0) != 1)
+	if (fqs_exec(&lock, v, NULL, 0) != 1)
 		elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
 	head = fqs_getint64(0, 1);
 	if (seq != head + 1)
@@ -221,7 +226,7 @@ seq_requeue_expired(FqsQueue *q)
 	v[0] = Int32GetDatum(q->qid);
 	v[1] = Int32GetDatum(q->max_attempts);
 	v[2] = Int32GetDatum(FQS_REQUEUE_BATCH);
-	fqs_exec(&plan, v, NULL, false, 0);
+	fqs_exec(&plan, v, NULL, 0);
 }
 
 /*
@@ -231,7 +236,7 @@ Datum
 fqs_claim_sequential(PG_FUNCTION_ARGS)
 {
 	static FqsPlan keys = {
-		"SELECT r.kid, r.delivered_upto, h.head_seq, h.fifo_key "
+		"SELECT r.kid, h.head_seq, h.fifo_key "
 		"  FROM fqs.releasable r JOIN fqs.key_head h ON h.kid = r.kid "
 		" WHERE r.qid = $1 AND r.lease_until IS NULL "
 		"   AND r.visible_at <= pg_catalog.now() "
@@ -252,9 +257,8 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 		"   SET lease_until = pg_catalog.now() + $2, "
 		"       receipt = pg_catalog.nextval('fqs.receipt_seq'), "
 		"       hold_upto = $3, head_attempts = head_attempts + 1, "
-		"       delivered_upto = GREATEST(delivered_upto, $3), "
-		"       claimed_at = pg_catalog.now() "
-		" WHERE kid = $1 RETURNING receipt, head_attempts",
+		"       hold_ends = hold_ends || $3, claimed_at = pg_catalog.now() "
+		" WHERE kid = $1 RETURNING receipt, hold_ends",
 		3, {INT8OID, INTERVALOID, INT8OID}
 	};
 	static FqsPlan drop = {
@@ -288,7 +292,7 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 
 		v[0] = Int32GetDatum(q.qid);
 		v[1] = Int32GetDatum(n);
-		nkeys = fqs_exec(&keys, v, NULL, false, 0);
+		nkeys = fqs_exec(&keys, v, NULL, 0);
 		kt = SPI_tuptable;
 	}
 
@@ -296,21 +300,21 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 	{
 		bool		isnull;
 		int64		kid = DatumGetInt64(SPI_getbinval(kt->vals[k], kt->tupdesc, 1, &isnull));
-		int64		delivered = DatumGetInt64(SPI_getbinval(kt->vals[k], kt->tupdesc, 2, &isnull));
-		int64		head = DatumGetInt64(SPI_getbinval(kt->vals[k], kt->tupdesc, 3, &isnull));
-		Datum		fkey = SPI_getbinval(kt->vals[k], kt->tupdesc, 4, &isnull);
+		int64		head = DatumGetInt64(SPI_getbinval(kt->vals[k], kt->tupdesc, 2, &isnull));
+		Datum		fkey = SPI_getbinval(kt->vals[k], kt->tupdesc, 3, &isnull);
 		SPITupleTable *rt;
 		int			got;
 		int			len;
 		int64		receipt;
-		int32		head_attempts;
+		Datum	   *ends;
+		int			nends;
 		Datum		v[3];
 		int			i;
 
 		v[0] = Int64GetDatum(kid);
 		v[1] = Int64GetDatum(head);
 		v[2] = Int32GetDatum(left);
-		got = fqs_exec(&run, v, NULL, true, 0);
+		got = fqs_exec(&run, v, NULL, 0);
 		rt = SPI_tuptable;
 
 		/* keep the consecutive, not skipped prefix starting at head + 1 */
@@ -325,21 +329,30 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 		if (len == 0)
 		{
 			/* nothing to release after all: the key is not releasable */
-			fqs_exec(&drop, v, NULL, false, 0);
+			fqs_exec(&drop, v, NULL, 0);
 			continue;
 		}
 
 		v[1] = IntervalPGetDatum(lease);
 		v[2] = Int64GetDatum(head + len);
-		fqs_exec(&hold, v, NULL, false, 0);
+		fqs_exec(&hold, v, NULL, 0);
 		receipt = fqs_getint64(0, 1);
-		head_attempts = fqs_getint32(0, 2);
+		deconstruct_array(DatumGetArrayTypeP(fqs_getdatum(0, 2, &isnull)),
+						  INT8OID, 8, true, TYPALIGN_DOUBLE,
+						  &ends, NULL, &nends);
 
 		for (i = 0; i < len; i++)
 		{
 			Datum		values[8];
 			bool		nulls[8];
 			int64		s = head + 1 + i;
+			int32		attempt = 0;
+			int			e;
+
+			/* deliveries of s: the holds, this one included, that reached it */
+			for (e = 0; e < nends; e++)
+				if (DatumGetInt64(ends[e]) >= s)
+					attempt++;
 
 			values[0] = SPI_getbinval(rt->vals[i], rt->tupdesc, 1, &nulls[0]);
 			values[1] = Int64GetDatum(receipt);
@@ -350,9 +363,7 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 			nulls[3] = false;
 			values[4] = SPI_getbinval(rt->vals[i], rt->tupdesc, 4, &nulls[4]);
 			values[5] = SPI_getbinval(rt->vals[i], rt->tupdesc, 5, &nulls[5]);
-			/* the head's deliveries are counted exactly; later ones: seen before or not */
-			values[6] = Int32GetDatum(i == 0 ? head_attempts :
-									  (s <= delivered ? 2 : 1));
+			values[6] = Int32GetDatum(attempt);
 			nulls[6] = false;
 			values[7] = SPI_getbinval(rt->vals[i], rt->tupdesc, 6, &nulls[7]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
@@ -381,7 +392,7 @@ seq_diagnose(int64 id, int64 receipt)
 	bool		isnull;
 
 	v[0] = Int64GetDatum(id);
-	fqs_exec(&plan, v, NULL, true, 1);
+	fqs_exec(&plan, v, NULL, 1);
 	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -450,12 +461,12 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 	Datum		v[2];
 
 	v[0] = Int64GetDatum(receipt);
-	if (fqs_exec(&find, v, NULL, true, 1) == 0)
+	if (fqs_exec(&find, v, NULL, 1) == 0)
 		return false;
 	h->kid = fqs_getint64(0, 1);
 
 	v[0] = Int64GetDatum(h->kid);
-	if (fqs_exec(&lockhead, v, NULL, false, 0) != 1)
+	if (fqs_exec(&lockhead, v, NULL, 0) != 1)
 		return false;
 	h->head = fqs_getint64(0, 1);
 	h->qid = fqs_getint32(0, 2);
@@ -463,14 +474,14 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 
 	/* recheck under the lock: the hold may have ended meanwhile */
 	v[1] = Int64GetDatum(receipt);
-	if (fqs_exec(&lockhold, v, NULL, false, 0) != 1)
+	if (fqs_exec(&lockhold, v, NULL, 0) != 1)
 		return false;
 	h->hold_upto = fqs_getint64(0, 1);
 	h->head_attempts = fqs_getint32(0, 2);
 
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(h->kid);
-	if (fqs_exec(&msg, v, NULL, true, 1) == 0)
+	if (fqs_exec(&msg, v, NULL, 1) == 0)
 		return false;
 	h->seq = fqs_getint64(0, 1);
 	h->gen = fqs_getint32(0, 2);
@@ -497,28 +508,35 @@ seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
 {
 	static FqsPlan free_key = {
 		"UPDATE fqs.releasable SET lease_until = NULL, receipt = 0, "
-		"       hold_upto = 0, head_attempts = 0, last_error = NULL, "
+		"       hold_upto = 0, last_error = NULL, "
+		"       hold_ends = fqs.trim_holds(hold_ends, $2), "
+		"       head_attempts = "
+		"         pg_catalog.cardinality(fqs.trim_holds(hold_ends, $2)), "
 		"       visible_at = pg_catalog.now() WHERE kid = $1",
-		1, {INT8OID}
+		2, {INT8OID, INT8OID}
 	};
 	static FqsPlan drop = {
 		"DELETE FROM fqs.releasable WHERE kid = $1",
 		1, {INT8OID}
 	};
 	static FqsPlan go_on = {
-		"UPDATE fqs.releasable SET head_attempts = 1, last_error = NULL "
+		"UPDATE fqs.releasable SET last_error = NULL, "
+		"       hold_ends = fqs.trim_holds(hold_ends, $2), "
+		"       head_attempts = "
+		"         pg_catalog.cardinality(fqs.trim_holds(hold_ends, $2)) "
 		" WHERE kid = $1",
-		1, {INT8OID}
+		2, {INT8OID, INT8OID}
 	};
-	Datum		v[1];
+	Datum		v[2];
 
 	v[0] = Int64GetDatum(h->kid);
+	v[1] = Int64GetDatum(new_head);
 	if (new_head < h->hold_upto)
-		fqs_exec(&go_on, v, NULL, false, 0);
+		fqs_exec(&go_on, v, NULL, 0);
 	else if (next_ready)
-		fqs_exec(&free_key, v, NULL, false, 0);
+		fqs_exec(&free_key, v, NULL, 0);
 	else
-		fqs_exec(&drop, v, NULL, false, 0);
+		fqs_exec(&drop, v, NULL, 0);
 }
 
 /*
@@ -577,7 +595,7 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 		v[2] = Int64GetDatum(h.seq);
 		v[3] = Int32GetDatum(h.gen);
 		v[4] = err;
-		fqs_exec(&kill, v, NULL, false, 0);
+		fqs_exec(&kill, v, NULL, 0);
 		*outcome = "dead";
 	}
 	else
@@ -585,7 +603,7 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 		v[1] = IntervalPGetDatum(retry_after ? retry_after :
 								 fqs_backoff(h.head_attempts));
 		v[2] = err;
-		fqs_exec(&retry, v, NULL, false, 0);
+		fqs_exec(&retry, v, NULL, 0);
 		*outcome = "retry";
 	}
 	return true;
@@ -612,7 +630,7 @@ fqs_seq_extend(int64 id, int64 receipt, Interval *lease)
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	v[2] = IntervalPGetDatum(lease);
-	return fqs_exec(&plan, v, NULL, false, 0) == 1;
+	return fqs_exec(&plan, v, NULL, 0) == 1;
 }
 
 /*
@@ -635,9 +653,9 @@ seq_take_dead(int64 id, char *stage, int32 *qid, int64 *kid, int64 *seq,
 	bool		isnull;
 
 	v[0] = Int64GetDatum(id);
-	if (fqs_exec(&take, v, NULL, false, 0) == 0)
+	if (fqs_exec(&take, v, NULL, 0) == 0)
 	{
-		if (fqs_exec(&exists, v, NULL, true, 1) == 0)
+		if (fqs_exec(&exists, v, NULL, 1) == 0)
 			fqs_raise_message_unknown(id);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -663,7 +681,7 @@ seq_lock_key(int64 kid)
 	Datum		v[1];
 
 	v[0] = Int64GetDatum(kid);
-	if (fqs_exec(&plan, v, NULL, false, 0) != 1)
+	if (fqs_exec(&plan, v, NULL, 0) != 1)
 		elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
 	return fqs_getint64(0, 1);
 }
@@ -697,7 +715,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 
 		v[0] = Int32GetDatum(gen);
 		v[1] = Int64GetDatum(id);
-		fqs_exec(&ready, v, NULL, false, 0);
+		fqs_exec(&ready, v, NULL, 0);
 	}
 	else
 	{
@@ -734,7 +752,7 @@ fqs_skip(PG_FUNCTION_ARGS)
 	SPI_connect();
 	seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts);
 	if (stage == 'c')
-		fqs_mark_processed(gen, kid, seq, id, qid, attempts, NULL, reason);
+		fqs_mark_processed(gen, kid, seq, id, qid, attempts, NULL, NULL, reason);
 	else
 	{
 		int64		head = seq_lock_key(kid);

@@ -24,10 +24,16 @@
 /*
  * Run a kept plan, preparing it on first use.  Raises ERROR on any SPI
  * failure; returns SPI_processed.
+ *
+ * Always non-read-only: SPI then takes a fresh snapshot for every
+ * statement (in READ COMMITTED) after a command counter increment, so each
+ * statement sees the function's own earlier writes and whatever other
+ * transactions committed meanwhile -- the lock protocols in claim.c and
+ * sequential.c rely on deciding in a statement that starts after the lock
+ * was granted.
  */
 int
-fqs_exec(FqsPlan *plan, Datum *values, const char *nulls, bool read_only,
-		 long count)
+fqs_exec(FqsPlan *plan, Datum *values, const char *nulls, long count)
 {
 	int			rc;
 
@@ -42,7 +48,7 @@ fqs_exec(FqsPlan *plan, Datum *values, const char *nulls, bool read_only,
 			elog(ERROR, "fqs: SPI_keepplan failed");
 		plan->plan = p;
 	}
-	rc = SPI_execute_plan(plan->plan, values, nulls, read_only, count);
+	rc = SPI_execute_plan(plan->plan, values, nulls, false, count);
 	if (rc < 0)
 		elog(ERROR, "fqs: SPI_execute_plan failed (%s) for: %s",
 			 SPI_result_code_string(rc), plan->sql);
@@ -132,7 +138,7 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 	bool		isnull;
 
 	v[0] = CStringGetTextDatum(name);
-	if (fqs_exec(&plan, v, NULL, true, 1) == 0)
+	if (fqs_exec(&plan, v, NULL, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name),

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages fqs needs to build, test and demo.
+# Idempotent; needs root (apt-get).
+set -euo pipefail
+pkgs="postgresql-15 postgresql-server-dev-15 postgresql-client-15 libipc-run-perl make gcc"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "need root to install:$missing" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq $missing >/dev/null
+fi
+# The Debian package may start a default cluster; fqs' tests never use it.

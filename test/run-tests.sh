@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Build and install fqs, then run every suite (pg_regress, isolation, TAP)
+# against throwaway clusters, and print one line "N passed, N failed".
+#
+# PostgreSQL refuses to run as root, so when run as root the suites run as
+# the unprivileged "postgres" account (created by the Debian package) in a
+# copy of the tree that account owns.  Exit status is non-zero if anything
+# failed.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+export PG_CONFIG
+
+cd "$top"
+if ! make -s PG_CONFIG="$PG_CONFIG" COPT='-Werror' >/tmp/fqs-build.log 2>&1; then
+	cat /tmp/fqs-build.log
+	echo "build failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+if ! make -s PG_CONFIG="$PG_CONFIG" install >/tmp/fqs-install.log 2>&1; then
+	cat /tmp/fqs-install.log
+	echo "install failed (run as root, or own the PostgreSQL install directories)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+if [ "$(id -u)" = 0 ]; then
+	runner=postgres
+	work=$(mktemp -d /tmp/fqs-test.XXXXXX)
+	tar -C "$top" --exclude=.git -cf - . | tar -C "$work" -xf -
+	chown -R "$runner" "$work"
+	as() { su "$runner" -s /bin/bash -c "cd '$work' && $*"; }
+else
+	work=$top
+	as() { bash -c "cd '$work' && $*"; }
+fi
+
+logdir=${FQS_TEST_LOGDIR:-$top/test/log}
+mkdir -p "$logdir"
+passed=0
+failed=0
+
+# pg_regress and pg_isolation_regress print one "... ok" or "... FAILED"
+# line per test; PG16+ prints "ok N - name" / "not ok N - name".
+count_regress() {
+	local log=$1 p f
+	p=$(grep -Ec '\.\.\. ok|^ok [0-9]+ ' "$log")
+	f=$(grep -Ec '\.\.\. FAILED|\.\.\. failed|^not ok [0-9]+ ' "$log")
+	# a run that died before any test (e.g. the server did not start)
+	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "  $p passed, $f failed"
+}
+
+echo "== pg_regress"
+as "make -s PG_CONFIG='$PG_CONFIG' installcheck ISOLATION= TAP_TESTS=" >"$logdir/regress.log" 2>&1
+cat "$logdir/regress.log" | grep -E '^(test| +[a-z_]+ +\.\.\.)|\.\.\. |ok [0-9]' || true
+count_regress "$logdir/regress.log"
+[ -f "$work/regression.diffs" ] && cp "$work/regression.diffs" "$logdir/" && cat "$work/regression.diffs"
+
+echo "== isolation"
+as "make -s PG_CONFIG='$PG_CONFIG' installcheck REGRESS= TAP_TESTS=" >"$logdir/isolation.log" 2>&1
+grep -E '\.\.\. |ok [0-9]' "$logdir/isolation.log" || true
+count_regress "$logdir/isolation.log"
+[ -f "$work/output_iso/regression.diffs" ] && cp "$work/output_iso/regression.diffs" "$logdir/isolation.diffs" && cat "$work/output_iso/regression.diffs"
+
+echo "== TAP"
+as "make -s PG_CONFIG='$PG_CONFIG' installcheck REGRESS= ISOLATION= PROVE_FLAGS=-v" >"$logdir/tap.log" 2>&1
+tap_rc=$?
+grep -E '^(ok|not ok) [0-9]+|^t/|^Result' "$logdir/tap.log" || true
+p=$(grep -Ec '^ok [0-9]+' "$logdir/tap.log")
+f=$(grep -Ec '^not ok [0-9]+' "$logdir/tap.log")
+# a script that died mid-way, or a failing make, counts as a failure
+if [ $tap_rc != 0 ] && [ "$f" = 0 ]; then f=1; fi
+[ $tap_rc != 0 ] && tail -40 "$logdir/tap.log"
+[ -d "$work/tmp_check/log" ] && cp -r "$work/tmp_check/log" "$logdir/tap-logs" 2>/dev/null
+passed=$((passed + p))
+failed=$((failed + f))
+echo "  $p passed, $f failed"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
