@@ -79,7 +79,7 @@ case "$SYNC_COMMIT" in on|off) ;; *) echo "SYNC_COMMIT must be on or off" >&2; e
 # the exact command line, with the settings that differ from the defaults
 ENVLINE=""
 for v in DEPTHS DURATION CLIENTS THREADS KEYS STAGES REPEAT CHUNK CLAIM_BATCH SYNC_COMMIT KEEP PGSS; do
-  if [ -n "${!v+x}" ] && printenv "$v" >/dev/null 2>&1; then ENVLINE+="$v='$(printenv "$v")' "; fi
+  if printenv "$v" >/dev/null 2>&1; then ENVLINE+="$v='$(printenv "$v")' "; fi
 done
 CMDLINE="${ENVLINE}${CMDLINE}"
 
@@ -156,7 +156,7 @@ EOF
 
 # fresh database with fqs and one queue
 fresh_db() {
-  psqlc -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+  psqlc -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
   if ! psqlc -d "$DB" -c "CREATE EXTENSION fqs" 2>"$RUN/create_extension.err"; then
     cat "$RUN/create_extension.err" >&2
     echo "depth.sh: CREATE EXTENSION fqs failed -- is fqs installed? Run 'make install' in $REPO first." >&2

@@ -5,7 +5,7 @@
 BEGIN;
 SELECT fqs_enqueue(:q, '{"k": ' || (:k)::text || ', "seq": 0, "data": "' || repeat('x', 160) || '"}', 'k' || (:k)::text);
 SELECT coalesce(max(id), 0) AS id, coalesce(max(receipt), 0) AS receipt
-  FROM fqs_claim(:q, 1);
+  FROM fqs_claim(:q, 1) \gset
 \if :id > 0
 SELECT fqs_commit(:id, :receipt, 'r');
 \endif

@@ -1,0 +1,76 @@
+-- fqs demo: a Redox-style two-stage pipeline of HL7 ADT messages.
+-- Run by demo/run.sh; psql variables: none.
+\set ON_ERROR_STOP 1
+\pset footer off
+CREATE EXTENSION IF NOT EXISTS fqs;
+DROP SCHEMA IF EXISTS demo CASCADE;
+CREATE SCHEMA demo;
+SELECT fqs_create_queue('adt_ingress', lease => '30 seconds');
+
+-- What the sequential stage "sent" downstream, in the order it sent them.
+CREATE TABLE demo.sent (n bigserial, fifo_key text, seq bigint, payload text,
+                        sent_at timestamptz DEFAULT clock_timestamp());
+-- Which worker translated what, and when (to show the parallelism).
+CREATE TABLE demo.work (worker int, id bigint, fifo_key text, seq bigint,
+                        started timestamptz, finished timestamptz);
+
+-- Concurrent stage: translate HL7 v2 to a FHIR-ish line; 50-250 ms each.
+CREATE PROCEDURE demo.translator(worker int)
+LANGUAGE plpgsql AS $$
+DECLARE
+	m record;
+	idle int := 0;
+	t0 timestamptz;
+BEGIN
+	WHILE idle < 20 LOOP
+		SELECT * INTO m FROM fqs_claim('adt_ingress', 1);
+		IF m.id IS NULL THEN
+			idle := idle + 1;
+			COMMIT;
+			PERFORM pg_sleep(0.05);
+			CONTINUE;
+		END IF;
+		idle := 0;
+		COMMIT;
+		t0 := clock_timestamp();
+		PERFORM pg_sleep(0.05 + random() * 0.2);	-- parsing, mapping, lookups
+		PERFORM fqs_commit(m.id, m.receipt,
+			format('FHIR Encounter patient=%s event=%s',
+				   m.fifo_key, split_part(m.payload, '|', 9)));
+		INSERT INTO demo.work VALUES (worker, m.id, m.fifo_key, m.seq, t0, clock_timestamp());
+		COMMIT;
+	END LOOP;
+END $$;
+
+-- Sequential stage: send to the EHR strictly in order per patient.
+CREATE PROCEDURE demo.sender()
+LANGUAGE plpgsql AS $$
+DECLARE
+	m record;
+	idle int := 0;
+BEGIN
+	WHILE idle < 40 LOOP
+		idle := idle + 1;
+		FOR m IN SELECT * FROM fqs_claim_sequential('adt_ingress', 10) ORDER BY fifo_key, seq LOOP
+			idle := 0;
+			INSERT INTO demo.sent (fifo_key, seq, payload) VALUES (m.fifo_key, m.seq, m.payload);
+			PERFORM fqs_complete(m.id, m.receipt);
+		END LOOP;
+		COMMIT;
+		IF idle > 0 THEN PERFORM pg_sleep(0.05); END IF;
+	END LOOP;
+END $$;
+
+-- 6 patients x 8 ADT events, in bursts per patient as a feed sends them.
+SELECT count(*) AS enqueued
+  FROM (SELECT fqs_enqueue_batch('adt_ingress',
+			array_agg(format('MSH|^~\&|EPIC|HOSP|REDOX|DEST|%s||ADT^%s|%s-%s|P|2.5',
+							 to_char(now(), 'YYYYMMDDHH24MISS'), ev, p, i) ORDER BY p, i),
+			array_agg(p ORDER BY p, i))
+		  FROM (SELECT 'patient-' || p AS p, i,
+					   (ARRAY['A04','A01','A08','A02','A08','A06','A08','A03'])[i] AS ev
+				  FROM generate_series(1, 6) p, generate_series(1, 8) i) s) e;
+
+\echo
+\echo '== fqs_queues after enqueue (48 messages, 6 FIFO keys)'
+SELECT queue, ready, claimed, processed, sequencing, done_total FROM fqs_queues;
