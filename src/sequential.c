@@ -198,27 +198,32 @@ static void
 seq_requeue_expired(FqsQueue *q)
 {
 	static FqsPlan plan = {
-		"WITH exp AS ("
+		"WITH exp AS MATERIALIZED ("
 		"  SELECT kid FROM fqs.releasable "
 		"   WHERE qid = $1 AND lease_until IS NOT NULL "
 		"     AND lease_until < pg_catalog.now() "
 		"   ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED), "
 		"gone AS ("
-		"  DELETE FROM fqs.releasable r USING exp "
-		"   WHERE r.kid = exp.kid AND r.head_attempts >= $2 "
+		"  DELETE FROM fqs.releasable r "
+		"   WHERE r.kid = ANY (ARRAY(SELECT kid FROM exp)) "
+		"     AND r.head_attempts >= $2 "
 		"  RETURNING r.kid, r.qid, r.head_attempts), "
 		"dead AS ("
 		"  INSERT INTO fqs.dead "
 		"    (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
 		"  SELECT p.id, g.qid, g.kid, p.seq, p.gen, 'sequential', "
 		"         g.head_attempts, 'lease expired', pg_catalog.now() "
-		"    FROM gone g JOIN fqs.key_head h ON h.kid = g.kid "
-		"         JOIN fqs.processed p ON p.kid = g.kid "
-		"                             AND p.seq = h.head_seq + 1) "
+		"    FROM gone g "
+		"    CROSS JOIN LATERAL (SELECT p.id, p.seq, p.gen "
+		"                          FROM fqs.key_head h, fqs.processed p "
+		"                         WHERE h.kid = g.kid AND p.kid = g.kid "
+		"                           AND p.seq = h.head_seq + 1 "
+		"                        OFFSET 0) p) "
 		"UPDATE fqs.releasable r "
 		"   SET lease_until = NULL, receipt = 0, hold_upto = 0, "
 		"       visible_at = pg_catalog.now(), last_error = 'lease expired' "
-		"  FROM exp WHERE r.kid = exp.kid AND r.head_attempts < $2",
+		" WHERE r.kid = ANY (ARRAY(SELECT kid FROM exp)) "
+		"   AND r.head_attempts < $2",
 		3, {INT4OID, INT4OID, INT4OID}
 	};
 	Datum		v[3];
@@ -237,7 +242,9 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 {
 	static FqsPlan keys = {
 		"SELECT r.kid, h.head_seq, h.fifo_key "
-		"  FROM fqs.releasable r JOIN fqs.key_head h ON h.kid = r.kid "
+		"  FROM fqs.releasable r "
+		"  CROSS JOIN LATERAL (SELECT head_seq, fifo_key FROM fqs.key_head h "
+		"                       WHERE h.kid = r.kid OFFSET 0) h "
 		" WHERE r.qid = $1 AND r.lease_until IS NULL "
 		"   AND r.visible_at <= pg_catalog.now() "
 		" ORDER BY r.visible_at, r.kid LIMIT $2 FOR UPDATE OF r SKIP LOCKED",
@@ -246,10 +253,14 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 	static FqsPlan run = {
 		"SELECT p.id, p.seq, p.skip_reason IS NOT NULL, "
 		"       COALESCE(p.result, m.payload), m.headers, m.enqueued_at "
-		"  FROM fqs.processed p "
-		"  JOIN fqs.message m ON m.gen = p.gen AND m.id = p.id "
-		" WHERE p.kid = $1 AND p.seq > $2 "
-		" ORDER BY p.seq LIMIT $3",
+		"  FROM (SELECT id, seq, gen, skip_reason, result "
+		"          FROM fqs.processed WHERE kid = $1 AND seq > $2 "
+		"         ORDER BY seq LIMIT $3) p "
+		"  CROSS JOIN LATERAL (SELECT payload, headers, enqueued_at "
+		"                        FROM fqs.message m "
+		"                       WHERE m.gen = p.gen AND m.id = p.id "
+		"                      OFFSET 0) m "
+		" ORDER BY p.seq",
 		3, {INT8OID, INT8OID, INT4OID}
 	};
 	static FqsPlan hold = {

@@ -204,8 +204,9 @@ note "before the crash (ready|claimed|processed|sequencing|done): $pre";
 my $still_running = grep { $procs{$_}->pumpable } sort keys %procs;
 note "$still_running of " . scalar(keys %procs) . " clients running at the crash";
 
-# Live (not zombie) processes that are the postmaster or in its process
-# group, or whose parent is the postmaster.
+# Processes that are the postmaster or in its process group, or whose
+# parent is the postmaster.  Zombies count too: a new postmaster refuses to
+# start while the old one's pid still exists.
 sub server_processes
 {
 	my ($pid, $pgid) = @_;
@@ -218,7 +219,6 @@ sub server_processes
 		close $fh;
 		next unless defined $stat && $stat =~ /\)\s+(\S)\s+(\d+)\s+(\d+)/;
 		my ($state, $ppid, $pgrp) = ($1, $2, $3);
-		next if $state eq 'Z' || $state eq 'X';
 		push @found, $p
 		  if $p == $pid || $ppid == $pid || (defined $pgid && $pgrp == $pgid);
 	}
@@ -296,6 +296,20 @@ for my $name (qw(releaser_stmt releaser_each))
 		push @acked_done, [ $name, $1, $2 ] if $line =~ /^done\|([^|]*)\|(\d+)\|/;
 	}
 }
+# for the log: what went wrong for the consumers (expired leases and the
+# like are normal; the crash itself shows as a lost connection)
+for my $name (sort keys %procs)
+{
+	my %count;
+	for my $line (split /\n/, slurp_file("$tmp/$name.err"))
+	{
+		next unless $line =~ /(ERROR|FATAL|PANIC):\s*(.*)/;
+		(my $msg = "$1: $2") =~ s/\d+/N/g;
+		$count{$msg}++;
+	}
+	note "$name: $count{$_} x $_" for sort keys %count;
+}
+
 note scalar(keys %acked) . " enqueues, " . scalar(keys %acked_commit)
   . " commits, " . scalar(@acked_done) . " completions acknowledged";
 
