@@ -93,6 +93,18 @@ as_owner() {
 }
 psqlc() { "$PGBIN/psql" -h "$SOCK" -p "$PORT" -U postgres -X -v ON_ERROR_STOP=1 -q "$@"; }
 now() { date +%s.%N; }
+# fingerprint of the installed fqs (others may `make install` while we run)
+fqs_fingerprint() {
+  cat "$("$PGBIN/pg_config" --pkglibdir)/fqs.so" "$("$PGBIN/pg_config" --sharedir)"/extension/fqs* 2>/dev/null | md5sum | cut -c1-12
+}
+check_fingerprint() {
+  local fp; fp=$(fqs_fingerprint)
+  if [ "$fp" != "$FQS_FP" ]; then
+    log "WARNING: the installed fqs changed during the run ($FQS_FP -> $fp, $1); results mix versions"
+    FP_CHANGED="the installed fqs changed during the run ($FQS_FP -> $fp, first seen $1): the figures mix versions, re-run"
+    FQS_FP=$fp
+  fi
+}
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$RUN/run.log" >&2; }
 
@@ -258,6 +270,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 T_START=$(now)
+FQS_FP=$(fqs_fingerprint); FQS_FP0=$FQS_FP; FP_CHANGED=""
+FQS_MTIME=$(date -r "$("$PGBIN/pg_config" --pkglibdir)/fqs.so" '+%Y-%m-%d %H:%M:%S' 2>/dev/null || echo "?")
 log "depth benchmark $STAMP: DEPTHS='$DEPTHS' STAGES='$STAGES' DURATION=$DURATION CLIENTS=$CLIENTS THREADS=$THREADS KEYS=$KEYS REPEAT=$REPEAT synchronous_commit=$SYNC_COMMIT"
 start_cluster
 log "cluster up: port $PORT, socket $SOCK, data $PGDATA, raw output in $RUN"
@@ -268,9 +282,11 @@ for d in $DEPTHS; do
     fresh_db
     log "D=$d $stage: loading"
     load "$d" "$stage"
+    check_fingerprint "after loading D=$d $stage"
     log "D=$d $stage: loaded ($LOAD_DESC)"
     for rep in $(seq 1 "$REPEAT"); do
       measure "$d" "$stage" "$rep"
+      check_fingerprint "after D=$d $stage run $rep"
     done
   done
 done
@@ -306,8 +322,6 @@ done
 
 LOADS=$(awk -F '\t' '!seen[$1 FS $2]++ { printf "- D=%s %s: %s\n", $1, $2, $10 }' "$RUN/results.tsv")
 PGVER=$("$PGBIN/postgres" --version)
-SO=$("$PGBIN/pg_config" --pkglibdir)/fqs.so
-SO_MD5=$(md5sum "$SO" 2>/dev/null | cut -c1-12 || echo "?")
 GITREV=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo "?")
 GITDIRTY=$(cd "$REPO" && [ -n "$(git status --porcelain -- src 2>/dev/null)" ] && echo " (src/ has uncommitted changes)" || true)
 TOTAL=$(secs "$T_START" "$T_END")
@@ -324,6 +338,7 @@ echo
 echo "Loading:"
 echo "$LOADS"
 echo
+[ -n "$FP_CHANGED" ] && echo "WARNING: $FP_CHANGED"
 echo "Total wall time ${TOTAL} s.  Raw output: $RUN"
 echo "Command: $CMDLINE"
 
@@ -334,7 +349,8 @@ OUT="$REPO/bench/results/depth-$(date +%Y-%m-%d).md"
   echo "# fqs depth benchmark -- $STAMP"
   echo
   echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM; $PGVER."
-  echo "fqs: repo $GITREV$GITDIRTY, installed fqs.so md5 $SO_MD5."
+  echo "fqs: installed build fingerprint $FQS_FP0 (fqs.so from $FQS_MTIME; repo HEAD $GITREV$GITDIRTY at report time)."
+  [ -n "$FP_CHANGED" ] && { echo; echo "**WARNING: $FP_CHANGED.**"; }
   echo "Cluster: private, throw-away (initdb per run), shared_buffers=1GB, fsync=on, synchronous_commit=$SYNC_COMMIT"
   echo "(loading uses off), wal_level=replica, max_wal_size=8GB, autovacuum on, jit off$( [ "$PGSS" = 1 ] && echo ', pg_stat_statements track=all')."
   echo

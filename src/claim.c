@@ -36,9 +36,12 @@
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(fqs_claim);
+PG_FUNCTION_INFO_V1(fqs_claim_any);
 PG_FUNCTION_INFO_V1(fqs_commit);
 PG_FUNCTION_INFO_V1(fqs_fail);
 PG_FUNCTION_INFO_V1(fqs_extend_lease);
@@ -47,17 +50,19 @@ PG_FUNCTION_INFO_V1(fqs_extend_lease);
 #define FQS_LOCK_CLASS_CLAIM	0x66717301
 
 /*
- * Give expired leases of queue q back to the ready state, or to dead once
- * they have had max_attempts deliveries.  Bounded per call.
+ * Give expired leases of queue qid back to the ready state, or to dead once
+ * they have had max_attempts deliveries.  At most fqs.reaper_batch per
+ * call; returns how many went back to ready (their claimers are woken at
+ * commit).  Used by claims and by the background worker's reaper.
  */
-static void
-claim_requeue_expired(FqsQueue *q)
+int
+fqs_requeue_concurrent(int32 qid, int32 max_attempts)
 {
 	static FqsPlan plan = {
 		"WITH exp AS MATERIALIZED ("
 		"  SELECT id FROM fqs.ready "
 		"   WHERE qid = $1 AND lease_until IS NOT NULL "
-		"     AND lease_until < pg_catalog.now() "
+		"     AND lease_until < pg_catalog.clock_timestamp() "
 		"   ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED), "
 		"gone AS ("
 		"  DELETE FROM fqs.ready r "
@@ -67,18 +72,22 @@ claim_requeue_expired(FqsQueue *q)
 		"  INSERT INTO fqs.dead "
 		"    (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
 		"  SELECT id, qid, kid, seq, gen, 'concurrent', attempt, "
-		"         'lease expired', pg_catalog.now() FROM gone) "
+		"         'lease expired', pg_catalog.clock_timestamp() FROM gone) "
 		"UPDATE fqs.ready r "
 		"   SET lease_until = NULL, receipt = 0, last_error = 'lease expired' "
 		" WHERE r.id = ANY (ARRAY(SELECT id FROM exp)) AND r.attempt < $2",
 		3, {INT4OID, INT4OID, INT4OID}
 	};
 	Datum		v[3];
+	int			n;
 
-	v[0] = Int32GetDatum(q->qid);
-	v[1] = Int32GetDatum(q->max_attempts);
-	v[2] = Int32GetDatum(FQS_REQUEUE_BATCH);
-	fqs_exec(&plan, v, NULL, 0);
+	v[0] = Int32GetDatum(qid);
+	v[1] = Int32GetDatum(max_attempts);
+	v[2] = Int32GetDatum(fqs_reaper_batch);
+	n = fqs_exec(&plan, v, NULL, 0);
+	if (n > 0)
+		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+	return n;
 }
 
 /*
@@ -113,21 +122,23 @@ claim_room(FqsQueue *q, int32 n)
 }
 
 /*
- * fqs_claim(queue, n, lease)
+ * One claim attempt on queue q: requeue its expired leases, respect
+ * max_claimed, claim up to n messages into the caller's tuplestore.
+ * Returns how many were claimed.
  */
-Datum
-fqs_claim(PG_FUNCTION_ARGS)
+static int
+claim_once(FqsQueue *q, int32 n, Interval *lease, ReturnSetInfo *rsinfo)
 {
 	static FqsPlan plan = {
 		"WITH u AS ("
 		"  UPDATE fqs.ready r "
-		"     SET lease_until = pg_catalog.now() + $3, "
+		"     SET lease_until = pg_catalog.clock_timestamp() + $3, "
 		"         receipt = pg_catalog.nextval('fqs.receipt_seq'), "
-		"         attempt = r.attempt + 1, claimed_at = pg_catalog.now() "
+		"         attempt = r.attempt + 1, claimed_at = pg_catalog.clock_timestamp() "
 		"   WHERE r.id = ANY (ARRAY("
 		"         SELECT id FROM fqs.ready "
 		"          WHERE qid = $1 AND lease_until IS NULL "
-		"            AND visible_at <= pg_catalog.now() "
+		"            AND visible_at <= pg_catalog.clock_timestamp() "
 		"          ORDER BY priority DESC, id LIMIT $2 "
 		"          FOR UPDATE SKIP LOCKED)) "
 		"  RETURNING r.id, r.receipt, r.kid, r.seq, r.gen, r.attempt, "
@@ -144,45 +155,165 @@ fqs_claim(PG_FUNCTION_ARGS)
 		" ORDER BY u.priority DESC, u.id",
 		3, {INT4OID, INT4OID, INTERVALOID}
 	};
+	Datum		v[3];
+	int			rows;
+	int			i;
+
+	if (q->paused)
+		return 0;
+	fqs_requeue_concurrent(q->qid, q->max_attempts);
+	if (q->has_max_claimed)
+		n = claim_room(q, n);
+	if (n <= 0)
+		return 0;
+
+	v[0] = Int32GetDatum(q->qid);
+	v[1] = Int32GetDatum(n);
+	v[2] = IntervalPGetDatum(lease ? lease : &q->lease);
+	rows = fqs_exec(&plan, v, NULL, 0);
+	for (i = 0; i < rows; i++)
+	{
+		Datum		values[8];
+		bool		nulls[8];
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+						  values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+							 values, nulls);
+	}
+	return rows;
+}
+
+/*
+ * fqs_claim(queue, n, lease, wait)
+ *
+ * With a wait, a claim that finds nothing sleeps until something becomes
+ * claimable in the queue (woken through shared memory) or the wait ends.
+ */
+Datum
+fqs_claim(PG_FUNCTION_ARGS)
+{
 	char	   *qname = fqs_check_queue_name(fcinfo, 0);
 	int32		n = fqs_check_n(fcinfo, 1);
 	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
+	Interval   *wait = fqs_check_interval(fcinfo, 3, "wait", true);
+	TimestampTz deadline = fqs_wait_deadline(wait);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	FqsQueue	q;
-	int			rows;
-	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	fqs_lookup_queue(qname, &q);
-	if (lease == NULL)
-		lease = &q.lease;
-
-	if (!q.paused)
+	if (deadline == 0)
+		claim_once(&q, n, lease, rsinfo);
+	else
 	{
-		claim_requeue_expired(&q);
-		if (q.has_max_claimed)
-			n = claim_room(&q, n);
-	}
-	if (!q.paused && n > 0)
-	{
-		Datum		v[3];
-
-		v[0] = Int32GetDatum(q.qid);
-		v[1] = Int32GetDatum(n);
-		v[2] = IntervalPGetDatum(lease);
-		rows = fqs_exec(&plan, v, NULL, 0);
-		for (i = 0; i < rows; i++)
+		fqs_wait_begin(q.qid, FQS_STAGE_CONCURRENT);
+		for (;;)
 		{
-			Datum		values[8];
-			bool		nulls[8];
-
-			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-							  values, nulls);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
-								 values, nulls);
+			if (claim_once(&q, n, lease, rsinfo) > 0 ||
+				!fqs_wait_sleep(q.qid, FQS_STAGE_CONCURRENT, deadline))
+				break;
+			/* settings (paused, max_claimed) may have changed meanwhile */
+			fqs_lookup_queue(qname, &q);
 		}
+		fqs_wait_end();
 	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+typedef struct AnyQueue
+{
+	FqsQueue	q;
+	int			pos;
+} AnyQueue;
+
+static int
+any_queue_cmp(const void *a, const void *b)
+{
+	const AnyQueue *x = (const AnyQueue *) a;
+	const AnyQueue *y = (const AnyQueue *) b;
+
+	if (x->q.priority != y->q.priority)
+		return x->q.priority > y->q.priority ? -1 : 1;
+	return x->pos - y->pos;
+}
+
+/*
+ * fqs_claim_any(queues[], n, lease, wait): serve the highest-priority
+ * queue that has work first (ties in array order), topping up from the
+ * next ones until n messages are claimed.
+ */
+Datum
+fqs_claim_any(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	Datum	   *names;
+	bool	   *nulls;
+	int			nq;
+	int32		n = fqs_check_n(fcinfo, 1);
+	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
+	Interval   *wait = fqs_check_interval(fcinfo, 3, "wait", true);
+	TimestampTz deadline = fqs_wait_deadline(wait);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	AnyQueue   *qs;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("queues must not be null")));
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("queues must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+					  &names, &nulls, &nq);
+	if (nq == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("queues must name at least one queue")));
+	if (nq > FQS_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many queues (%d)", nq),
+				 errdetail("fqs_claim_any() takes at most %d queues.",
+						   FQS_MAX_BATCH)));
+	qs = palloc(sizeof(AnyQueue) * nq);
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	for (;;)
+	{
+		int			left = n;
+
+		for (i = 0; i < nq; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("queue name must not be null")));
+			fqs_lookup_queue(fqs_check_queue_text((text *) DatumGetPointer(names[i])),
+							 &qs[i].q);
+			qs[i].pos = i;
+		}
+		qsort(qs, nq, sizeof(AnyQueue), any_queue_cmp);
+		for (i = 0; i < nq && left > 0; i++)
+		{
+			if (i > 0 && qs[i].q.qid == qs[i - 1].q.qid)
+				continue;		/* named twice */
+			left -= claim_once(&qs[i].q, left, lease, rsinfo);
+		}
+		if (left < n || deadline == 0)
+			break;
+		/* the database-wide variable: any queue of this database */
+		fqs_wait_begin(-1, FQS_STAGE_CONCURRENT);
+		if (!fqs_wait_sleep(-1, FQS_STAGE_CONCURRENT, deadline))
+			break;
+	}
+	fqs_wait_end();
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -191,7 +322,7 @@ fqs_claim(PG_FUNCTION_ARGS)
  * Explain why a concurrent-stage call found no row for (id, receipt).
  */
 static void
-claim_diagnose(int64 id, int64 receipt)
+claim_diagnose(int64 id, int64 receipt, bool either_stage)
 {
 	static FqsPlan plan = {
 		"SELECT (SELECT lease_until IS NOT NULL FROM fqs.ready WHERE id = $1), "
@@ -220,9 +351,14 @@ claim_diagnose(int64 id, int64 receipt)
 				 errmsg("message " INT64_FORMAT " is not claimed", id),
 				 errdetail("Its lease expired or it was failed, and it waits to be claimed again.")));
 	if (DatumGetBool(fqs_getdatum(0, 2, &isnull)))
+	{
+		/* in the sequential stage: say what is wrong there */
+		if (either_stage)
+			fqs_seq_diagnose(id, receipt);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("message " INT64_FORMAT " was already committed", id)));
+	}
 	if (DatumGetBool(fqs_getdatum(0, 3, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -265,15 +401,18 @@ fqs_commit(PG_FUNCTION_ARGS)
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	if (fqs_exec(&plan, v, NULL, 0) == 0)
-		claim_diagnose(id, receipt);
+		claim_diagnose(id, receipt, false);
 	{
 		bool		isnull;
 		Datum		claimed_at = fqs_getdatum(0, 6, &isnull);
+		int32		qid = fqs_getint32(0, 4);
 
 		fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
-						   fqs_getint64(0, 3), id, fqs_getint32(0, 4),
+						   fqs_getint64(0, 3), id, qid,
 						   fqs_getint32(0, 5),
 						   isnull ? NULL : &claimed_at, result, NULL);
+		/* a claim slot freed up (max_claimed) */
+		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -298,13 +437,13 @@ fqs_fail(PG_FUNCTION_ARGS)
 		"INSERT INTO fqs.dead "
 		"  (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
 		"SELECT id, qid, kid, seq, gen, 'concurrent', attempt, $2, "
-		"       pg_catalog.now() FROM g",
+		"       pg_catalog.clock_timestamp() FROM g",
 		2, {INT8OID, TEXTOID}
 	};
 	static FqsPlan retry = {
 		"UPDATE fqs.ready SET lease_until = NULL, receipt = 0, "
-		"       visible_at = pg_catalog.now() + $2, last_error = $3 "
-		" WHERE id = $1",
+		"       visible_at = pg_catalog.clock_timestamp() + $2, last_error = $3 "
+		" WHERE id = $1 RETURNING qid",
 		3, {INT8OID, INTERVALOID, TEXTOID}
 	};
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
@@ -341,11 +480,12 @@ fqs_fail(PG_FUNCTION_ARGS)
 			v[1] = IntervalPGetDatum(after ? after : fqs_backoff(attempt));
 			v[2] = err;
 			fqs_exec(&retry, v, NULL, 0);
+			fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_CONCURRENT);
 			outcome = "retry";
 		}
 	}
 	else if (!fqs_seq_fail(id, receipt, err, after, &outcome))
-		claim_diagnose(id, receipt);
+		claim_diagnose(id, receipt, true);
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(outcome));
 }
@@ -357,7 +497,7 @@ Datum
 fqs_extend_lease(PG_FUNCTION_ARGS)
 {
 	static FqsPlan plan = {
-		"UPDATE fqs.ready SET lease_until = pg_catalog.now() + $3 "
+		"UPDATE fqs.ready SET lease_until = pg_catalog.clock_timestamp() + $3 "
 		" WHERE id = $1 AND receipt = $2 AND lease_until IS NOT NULL "
 		"RETURNING lease_until",
 		3, {INT8OID, INT8OID, INTERVALOID}
@@ -380,7 +520,7 @@ fqs_extend_lease(PG_FUNCTION_ARGS)
 	v[2] = IntervalPGetDatum(lease);
 	if (fqs_exec(&plan, v, NULL, 0) == 0 &&
 		!fqs_seq_extend(id, receipt, lease))
-		claim_diagnose(id, receipt);
+		claim_diagnose(id, receipt, true);
 	until = fqs_getdatum(0, 1, &isnull);
 	until = SPI_datumTransfer(until, true, sizeof(TimestampTz));
 	SPI_finish();

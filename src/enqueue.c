@@ -11,6 +11,10 @@
  * key is still in flight.  A batch reserves a range per key, taking the
  * key locks in sorted key order so two batches cannot deadlock each other.
  *
+ * While the queue's breaker is open (see worker.c) new messages go to the
+ * holding pen instead of the ready set; their seq is fixed here either
+ * way, so the pen never changes FIFO order.
+ *
  * Cost: O(log D) index inserts per message, plus O(log K) per distinct key
  * of the call; independent of consumers.  Producers of the same key
  * serialise on that key's row.
@@ -98,7 +102,8 @@ enq_message_id_seq(void)
  */
 static void
 enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
-			 Datum *headers, bool *hnulls, int32 priority, int64 *ids,
+			 Datum *headers, bool *hnulls, int32 priority,
+			 Datum deliver_at, bool has_deliver_at, int64 *ids,
 			 bool ids_given)
 {
 	static FqsPlan reserve = {
@@ -118,27 +123,37 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 		"SELECT kid, last_seq FROM t",
 		3, {INT4OID, TEXTOID, INT8OID}
 	};
-	static FqsPlan insert = {
-		"WITH m AS ("
-		"  INSERT INTO fqs.message "
-		"    (gen, id, qid, kid, seq, priority, enqueued_at, payload, headers) "
-		"  SELECT $1, u.id, $2, u.kid, u.seq, $3, pg_catalog.now(), "
-		"         u.payload, u.headers "
-		"    FROM unnest($4::int8[], $5::int8[], $6::int8[], "
-		"                           $7::text[], $8::jsonb[]) "
-		"         AS u(id, kid, seq, payload, headers) "
-		"  RETURNING id, kid, seq) "
-		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
-		"SELECT m.id, $2, m.kid, m.seq, $1, $3, pg_catalog.now() FROM m",
-		8, {INT4OID, INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID,
-		INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID}
+	/* the same insert, into the ready set or (breaker open) into the pen */
+#define ENQ_INSERT_SQL(target) \
+		"WITH m AS (" \
+		"  INSERT INTO fqs.message " \
+		"    (gen, id, qid, kid, seq, priority, enqueued_at, payload, headers) " \
+		"  SELECT $1, u.id, $2, u.kid, u.seq, $3, pg_catalog.now(), " \
+		"         u.payload, u.headers " \
+		"    FROM unnest($4::int8[], $5::int8[], $6::int8[], " \
+		"                $7::text[], $8::jsonb[]) " \
+		"         AS u(id, kid, seq, payload, headers) " \
+		"  RETURNING id, kid, seq) " \
+		"INSERT INTO " target " (id, qid, kid, seq, gen, priority, visible_at) " \
+		"SELECT m.id, $2, m.kid, m.seq, $1, $3, " \
+		"       COALESCE($9, pg_catalog.now()) FROM m"
+	static FqsPlan insert_ready = {
+		ENQ_INSERT_SQL("fqs.ready"),
+		9, {INT4OID, INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID,
+		INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID}
+	};
+	static FqsPlan insert_pen = {
+		ENQ_INSERT_SQL("fqs.pen"),
+		9, {INT4OID, INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID,
+		INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID}
 	};
 	EnqItem    *items = palloc(sizeof(EnqItem) * n);
 	Datum	   *kids = palloc(sizeof(Datum) * n);
 	Datum	   *seqs = palloc(sizeof(Datum) * n);
 	Datum	   *idd = palloc(sizeof(Datum) * n);
 	Oid			idseq = ids_given ? InvalidOid : enq_message_id_seq();
-	Datum		v[8];
+	Datum		v[9];
+	char		nulls[9] = "         ";
 	int			i;
 	int			dims[1];
 	int			lbs[1] = {1};
@@ -198,11 +213,20 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 	v[7] = PointerGetDatum(construct_md_array(headers, hnulls, 1, dims, lbs,
 											  JSONBOID, -1, false,
 											  TYPALIGN_INT));
-	fqs_exec(&insert, v, NULL, 0);
+	v[8] = deliver_at;
+	nulls[8] = has_deliver_at ? ' ' : 'n';
+	if (q->breaker_open)
+		fqs_exec(&insert_pen, v, nulls, 0);	/* the mover lets them out */
+	else
+	{
+		fqs_exec(&insert_ready, v, nulls, 0);
+		fqs_wake_at_commit(q->qid, FQS_STAGE_CONCURRENT);
+	}
 }
 
 /*
- * fqs_enqueue(queue, payload, fifo_key, headers, priority, dedup_id)
+ * fqs_enqueue(queue, payload, fifo_key, headers, priority, dedup_id,
+ *			   deliver_at)
  */
 Datum
 fqs_enqueue(PG_FUNCTION_ARGS)
@@ -225,6 +249,7 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 	int32		priority;
 	FqsQueue	q;
 	int64		id;
+	Datum		deliver_at;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -243,6 +268,7 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 		hd = PG_GETARG_DATUM(3);
 	priority = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
 	pd = PointerGetDatum(payload);
+	deliver_at = PG_ARGISNULL(6) ? (Datum) 0 : PG_GETARG_DATUM(6);
 
 	SPI_connect();
 	fqs_lookup_queue(qname, &q);
@@ -272,17 +298,19 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 			SPI_finish();
 			PG_RETURN_INT64(id);
 		}
-		enqueue_many(&q, 1, &pd, &key, &hd, &hnull, priority, &id, true);
+		enqueue_many(&q, 1, &pd, &key, &hd, &hnull, priority,
+					 deliver_at, !PG_ARGISNULL(6), &id, true);
 	}
 	else
-		enqueue_many(&q, 1, &pd, &key, &hd, &hnull, priority, &id, false);
+		enqueue_many(&q, 1, &pd, &key, &hd, &hnull, priority,
+					 deliver_at, !PG_ARGISNULL(6), &id, false);
 
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }
 
 /*
- * fqs_enqueue_batch(queue, payloads[], fifo_keys[], headers[])
+ * fqs_enqueue_batch(queue, payloads[], fifo_keys[], headers[], deliver_at)
  */
 Datum
 fqs_enqueue_batch(PG_FUNCTION_ARGS)
@@ -404,7 +432,9 @@ fqs_enqueue_batch(PG_FUNCTION_ARGS)
 	fqs_lookup_queue(qname, &q);
 	ids = palloc(sizeof(int64) * Max(n, 1));
 	if (n > 0)
-		enqueue_many(&q, n, payloads, keys, headers, hnulls, 0, ids, false);
+		enqueue_many(&q, n, payloads, keys, headers, hnulls, 0,
+					 PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4),
+					 !PG_ARGISNULL(4), ids, false);
 	SPI_finish();
 
 	for (i = 0; i < n; i++)

@@ -43,6 +43,8 @@ CREATE TABLE fqs.queue
 	priority	integer NOT NULL,
 	max_claimed integer,
 	paused		boolean NOT NULL DEFAULT false,
+	breaker_open boolean NOT NULL DEFAULT false,	/* new messages go to the pen */
+	breaker_changed_at timestamptz,
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 ALTER SEQUENCE fqs.queue_id_seq OWNED BY fqs.queue.qid;
@@ -208,13 +210,22 @@ CREATE TABLE fqs.dedup
 	PRIMARY KEY (qid, dedup_id)
 );
 
-/* Holding pen: filled by the depth breaker (background-worker issue). */
+/*
+ * Holding pen: while a queue's breaker is open, enqueues land here, and
+ * the background worker's mover moves the oldest (highest priority first)
+ * to fqs.ready as claims free room.  Same shape as fqs.ready's insert.
+ */
 CREATE TABLE fqs.pen
 (
 	id			bigint PRIMARY KEY,
-	qid			integer NOT NULL
+	qid			integer NOT NULL,
+	kid			bigint NOT NULL,
+	seq			bigint NOT NULL,
+	gen			integer NOT NULL,
+	priority	integer NOT NULL,
+	visible_at	timestamptz NOT NULL
 );
-CREATE INDEX pen_qid ON fqs.pen (qid, id);
+CREATE INDEX pen_order ON fqs.pen (qid, priority DESC, id);
 
 SELECT pg_catalog.pg_extension_config_dump('fqs.queue', '');
 
@@ -261,24 +272,36 @@ CREATE FUNCTION fqs_enqueue(queue text, payload text,
 							fifo_key text DEFAULT '',
 							headers jsonb DEFAULT NULL,
 							priority integer DEFAULT 0,
-							dedup_id text DEFAULT NULL)
+							dedup_id text DEFAULT NULL,
+							deliver_at timestamptz DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'fqs_enqueue'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION fqs_enqueue_batch(queue text, payloads text[],
 								  fifo_keys text[] DEFAULT NULL,
-								  headers jsonb[] DEFAULT NULL)
+								  headers jsonb[] DEFAULT NULL,
+								  deliver_at timestamptz DEFAULT NULL)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'fqs_enqueue_batch'
 LANGUAGE C VOLATILE ROWS 100;
 
 CREATE FUNCTION fqs_claim(queue text, n integer DEFAULT 1,
-						  lease interval DEFAULT NULL)
+						  lease interval DEFAULT NULL,
+						  wait interval DEFAULT '0')
 RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
 			   payload text, headers jsonb, attempt integer,
 			   enqueued_at timestamptz)
 AS 'MODULE_PATHNAME', 'fqs_claim'
+LANGUAGE C VOLATILE ROWS 10;
+
+CREATE FUNCTION fqs_claim_any(queues text[], n integer DEFAULT 1,
+							  lease interval DEFAULT NULL,
+							  wait interval DEFAULT '0')
+RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
+			   payload text, headers jsonb, attempt integer,
+			   enqueued_at timestamptz)
+AS 'MODULE_PATHNAME', 'fqs_claim_any'
 LANGUAGE C VOLATILE ROWS 10;
 
 CREATE FUNCTION fqs_commit(id bigint, receipt bigint, result text DEFAULT NULL)
@@ -287,7 +310,8 @@ AS 'MODULE_PATHNAME', 'fqs_commit'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION fqs_claim_sequential(queue text, n integer DEFAULT 1,
-									 lease interval DEFAULT NULL)
+									 lease interval DEFAULT NULL,
+									 wait interval DEFAULT '0')
 RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
 			   payload text, headers jsonb, attempt integer,
 			   enqueued_at timestamptz)
@@ -375,7 +399,7 @@ CREATE VIEW fqs_queues AS
 SELECT q.name AS queue,
 	   q.max_ready, q.lease, q.max_attempts, q.priority, q.max_claimed,
 	   q.paused,
-	   (pn.n > 0) AS breaker_open,
+	   q.breaker_open,
 	   pn.n AS pen,
 	   r.ready,
 	   r.claimed,
@@ -418,6 +442,22 @@ SELECT q.name AS queue, d.id, h.fifo_key, d.seq, d.stage, d.attempts,
   JOIN fqs.queue q ON q.qid = d.qid
   JOIN fqs.key_head h ON h.kid = d.kid
   LEFT JOIN fqs.message m ON m.id = d.id;
+
+/* Background workers (with shared_preload_libraries = 'fqs'). */
+CREATE FUNCTION fqs.start_worker()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'fqs_start_worker'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION fqs.start_worker() FROM PUBLIC;
+
+CREATE FUNCTION fqs_workers(OUT datname name, OUT pid integer,
+							OUT has_extension boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fqs_workers'
+LANGUAGE C VOLATILE;
+
+/* ask the launcher for this database's worker now (NOTICE if not preloaded) */
+SELECT fqs.start_worker();
 
 /* Internal tables are reached only through the API. */
 REVOKE ALL ON ALL TABLES IN SCHEMA fqs FROM PUBLIC;

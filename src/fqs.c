@@ -4,7 +4,8 @@
  *	  Module entry point and configuration of fqs.
  *
  * fqs works without shared_preload_libraries: every SQL entry point does
- * its own lease expiry.  The settings here are all reloadable.
+ * its own lease expiry.  Preloaded, it also gets shared memory (wake-ups
+ * for waiting claims, see shmem.c) and its background workers (worker.c).
  *
  * Copyright (c) 2026, fqs developers
  *
@@ -15,6 +16,7 @@
  */
 #include "fqs.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -22,6 +24,12 @@ PG_MODULE_MAGIC;
 
 int			fqs_max_payload_bytes = 16 * 1024 * 1024;
 int			fqs_retention_s = 7 * 24 * 3600;
+int			fqs_naptime_ms = 200;
+int			fqs_default_max_ready = 10000;
+int			fqs_reaper_batch = 1000;
+int			fqs_mover_batch = 1000;
+int			fqs_max_databases = 16;
+char	   *fqs_databases = NULL;
 
 void		_PG_init(void);
 
@@ -52,5 +60,82 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("fqs.naptime",
+							"Time between two passes of an fqs worker.",
+							"Each pass reaps expired leases and runs the "
+							"holding-pen breaker and mover of every queue.",
+							&fqs_naptime_ms,
+							200,
+							10,
+							3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fqs.max_ready",
+							"Default ready depth at which a queue's breaker opens.",
+							"Used for queues whose max_ready is NULL; 0 means "
+							"no holding pen.",
+							&fqs_default_max_ready,
+							10000,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fqs.reaper_batch",
+							"Expired leases returned per queue and pass.",
+							NULL,
+							&fqs_reaper_batch,
+							1000,
+							1,
+							1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fqs.mover_batch",
+							"Holding-pen messages moved per queue and pass.",
+							NULL,
+							&fqs_mover_batch,
+							1000,
+							1,
+							1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("fqs.databases",
+							   "Databases that get an fqs worker.",
+							   "Comma-separated names; empty means every "
+							   "database that has the extension.",
+							   &fqs_databases,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		MarkGUCPrefixReserved("fqs");
+		return;
+	}
+
+	/* settings that size shared memory: only when preloaded */
+	DefineCustomIntVariable("fqs.max_databases",
+							"Databases that can have an fqs worker at once.",
+							NULL,
+							&fqs_max_databases,
+							16,
+							1,
+							1024,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("fqs");
+
+	fqs_shmem_install_hooks();
+	fqs_register_launcher();
 }

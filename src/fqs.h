@@ -22,6 +22,10 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
 /* Largest n accepted by the claim functions and batch enqueue. */
@@ -31,8 +35,17 @@
 /* Default backoff of fqs_fail: base * 2^(attempt-1), capped. */
 #define FQS_BACKOFF_BASE_MS	1000
 #define FQS_BACKOFF_MAX_MS	(3600 * 1000)
-/* Expired leases requeued per claim call (the reaper does the rest). */
-#define FQS_REQUEUE_BATCH	1000
+/* Wake-up condition variables: per (database, queue, stage), per database */
+#define FQS_WAKE_SLOTS		256
+#define FQS_DB_WAKE_SLOTS	32
+/* A waiting claim looks again at least this often (unsignalled delays). */
+#define FQS_WAIT_RECHECK_MS	1000
+/* Without shared memory, a waiting claim polls this often. */
+#define FQS_POLL_MS			50
+
+/* Stages, for wake-ups */
+#define FQS_STAGE_CONCURRENT	0
+#define FQS_STAGE_SEQUENTIAL	1
 
 #define FQS_MAX_PLAN_ARGS	10
 
@@ -45,6 +58,32 @@ typedef struct FqsPlan
 	SPIPlanPtr	plan;
 } FqsPlan;
 
+/* One database's background worker (FqsShared->lock protects these). */
+typedef struct FqsWorkerSlot
+{
+	Oid			dboid;			/* InvalidOid: slot free */
+	bool		wanted;			/* the launcher keeps a worker running */
+	bool		has_extension;	/* the worker found fqs installed */
+	pid_t		pid;			/* 0 when no worker runs */
+} FqsWorkerSlot;
+
+typedef struct FqsWakeSlot
+{
+	ConditionVariable cv;
+	pg_atomic_uint64 events;	/* commits that signalled this slot */
+} FqsWakeSlot;
+
+typedef struct FqsShared
+{
+	LWLock	   *lock;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	FqsWakeSlot wake[FQS_WAKE_SLOTS];
+	ConditionVariable dbwake[FQS_DB_WAKE_SLOTS];
+	int			nslots;
+	FqsWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} FqsShared;
+
 /* What the API needs to know about a queue. */
 typedef struct FqsQueue
 {
@@ -55,11 +94,33 @@ typedef struct FqsQueue
 	bool		has_max_claimed;
 	int32		max_claimed;
 	int32		cur_gen;
+	int32		priority;
+	bool		breaker_open;
 } FqsQueue;
 
 /* GUCs (fqs.c) */
 extern int	fqs_max_payload_bytes;
 extern int	fqs_retention_s;
+extern int	fqs_naptime_ms;
+extern int	fqs_default_max_ready;
+extern int	fqs_reaper_batch;
+extern int	fqs_mover_batch;
+extern int	fqs_max_databases;
+extern char *fqs_databases;
+
+/* shmem.c */
+extern FqsShared *fqs_shared;
+extern void fqs_shmem_install_hooks(void);
+extern int	fqs_wake_slot(int32 qid, int stage);
+extern void fqs_wake_at_commit(int32 qid, int stage);
+extern uint64 fqs_wake_events(int32 qid, int stage);
+extern void fqs_wait_begin(int32 qid, int stage);
+extern bool fqs_wait_sleep(int32 qid, int stage, TimestampTz deadline);
+extern void fqs_wait_end(void);
+
+/* worker.c */
+extern void fqs_register_launcher(void);
+extern void fqs_request_worker(Oid dboid);
 
 /* util.c */
 extern int	fqs_exec(FqsPlan *plan, Datum *values, const char *nulls,
@@ -68,6 +129,7 @@ extern Datum fqs_getdatum(int row, int col, bool *isnull);
 extern int64 fqs_getint64(int row, int col);
 extern int32 fqs_getint32(int row, int col);
 extern char *fqs_check_queue_name(FunctionCallInfo fcinfo, int argno);
+extern char *fqs_check_queue_text(text *t);
 extern void fqs_lookup_queue(const char *name, FqsQueue *q);
 extern int32 fqs_check_n(FunctionCallInfo fcinfo, int argno);
 extern Interval *fqs_check_interval(FunctionCallInfo fcinfo, int argno,
@@ -86,5 +148,9 @@ extern void fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id,
 extern bool fqs_seq_fail(int64 id, int64 receipt, Datum err,
 						 Interval *retry_after, const char **outcome);
 extern bool fqs_seq_extend(int64 id, int64 receipt, Interval *lease);
+extern void fqs_seq_diagnose(int64 id, int64 receipt);
+extern int	fqs_requeue_concurrent(int32 qid, int32 max_attempts);
+extern int	fqs_requeue_sequential(int32 qid, int32 max_attempts);
+extern TimestampTz fqs_wait_deadline(Interval *wait);
 
 #endif							/* FQS_H */

@@ -48,14 +48,15 @@ seq_make_releasable(int64 kid, int32 qid)
 {
 	static FqsPlan plan = {
 		"INSERT INTO fqs.releasable (kid, qid, visible_at) "
-		"VALUES ($1, $2, pg_catalog.now()) ON CONFLICT (kid) DO NOTHING",
+		"VALUES ($1, $2, pg_catalog.clock_timestamp()) ON CONFLICT (kid) DO NOTHING",
 		2, {INT8OID, INT4OID}
 	};
 	Datum		v[2];
 
 	v[0] = Int64GetDatum(kid);
 	v[1] = Int32GetDatum(qid);
-	fqs_exec(&plan, v, NULL, 0);
+	if (fqs_exec(&plan, v, NULL, 0) > 0)
+		fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
 }
 
 /*
@@ -70,7 +71,7 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
 {
 	static FqsPlan done = {
 		"INSERT INTO fqs.done (gen, id, qid, kid, seq, done_at, skip_reason) "
-		"VALUES ($1, $2, $3, $4, $5, pg_catalog.now(), $6)",
+		"VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp(), $6)",
 		6, {INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, TEXTOID}
 	};
 	static FqsPlan next = {
@@ -143,7 +144,7 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 		"INSERT INTO fqs.processed "
 		"  (gen, kid, seq, id, qid, attempts, committed_at, result, "
 		"   skip_reason, claimed_at) "
-		"VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.now(), $7, $8, $9)",
+		"VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.clock_timestamp(), $7, $8, $9)",
 		9, {INT4OID, INT8OID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID,
 		TEXTOID, TIMESTAMPTZOID}
 	};
@@ -191,17 +192,17 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 }
 
 /*
- * Give expired key holds of queue q back (or kill their head message once
- * it had max_attempts deliveries).
+ * Give expired key holds of queue qid back (or kill their head message once
+ * it had max_attempts deliveries).  Returns how many keys became free.
  */
-static void
-seq_requeue_expired(FqsQueue *q)
+int
+fqs_requeue_sequential(int32 qid, int32 max_attempts)
 {
 	static FqsPlan plan = {
 		"WITH exp AS MATERIALIZED ("
 		"  SELECT kid FROM fqs.releasable "
 		"   WHERE qid = $1 AND lease_until IS NOT NULL "
-		"     AND lease_until < pg_catalog.now() "
+		"     AND lease_until < pg_catalog.clock_timestamp() "
 		"   ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED), "
 		"gone AS ("
 		"  DELETE FROM fqs.releasable r "
@@ -212,7 +213,7 @@ seq_requeue_expired(FqsQueue *q)
 		"  INSERT INTO fqs.dead "
 		"    (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
 		"  SELECT p.id, g.qid, g.kid, p.seq, p.gen, 'sequential', "
-		"         g.head_attempts, 'lease expired', pg_catalog.now() "
+		"         g.head_attempts, 'lease expired', pg_catalog.clock_timestamp() "
 		"    FROM gone g "
 		"    CROSS JOIN LATERAL (SELECT p.id, p.seq, p.gen "
 		"                          FROM fqs.key_head h, fqs.processed p "
@@ -221,34 +222,46 @@ seq_requeue_expired(FqsQueue *q)
 		"                        OFFSET 0) p) "
 		"UPDATE fqs.releasable r "
 		"   SET lease_until = NULL, receipt = 0, hold_upto = 0, "
-		"       visible_at = pg_catalog.now(), last_error = 'lease expired' "
+		"       visible_at = pg_catalog.clock_timestamp(), last_error = 'lease expired' "
 		" WHERE r.kid = ANY (ARRAY(SELECT kid FROM exp)) "
 		"   AND r.head_attempts < $2",
 		3, {INT4OID, INT4OID, INT4OID}
 	};
 	Datum		v[3];
+	int			n;
 
-	v[0] = Int32GetDatum(q->qid);
-	v[1] = Int32GetDatum(q->max_attempts);
-	v[2] = Int32GetDatum(FQS_REQUEUE_BATCH);
-	fqs_exec(&plan, v, NULL, 0);
+	v[0] = Int32GetDatum(qid);
+	v[1] = Int32GetDatum(max_attempts);
+	v[2] = Int32GetDatum(fqs_reaper_batch);
+	n = fqs_exec(&plan, v, NULL, 0);
+	if (n > 0)
+		fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
+	return n;
 }
 
 /*
- * fqs_claim_sequential(queue, n, lease)
+ * One sequential claim attempt on queue q: up to n messages into the
+ * caller's tuplestore; returns how many.
+ *
+ * Keys are locked one at a time, so a claim never keeps a key locked that
+ * it does not hand out.  The head is read in its own statement after the
+ * key's releasable row is locked: the lock's recheck would only refresh
+ * the releasable row, and while we hold that row nobody can move the head.
  */
-Datum
-fqs_claim_sequential(PG_FUNCTION_ARGS)
+static int
+seq_claim_once(FqsQueue *q, int32 n, Interval *lease, ReturnSetInfo *rsinfo)
 {
 	static FqsPlan keys = {
-		"SELECT r.kid, h.head_seq, h.fifo_key "
+		"SELECT r.kid "
 		"  FROM fqs.releasable r "
-		"  CROSS JOIN LATERAL (SELECT head_seq, fifo_key FROM fqs.key_head h "
-		"                       WHERE h.kid = r.kid OFFSET 0) h "
 		" WHERE r.qid = $1 AND r.lease_until IS NULL "
-		"   AND r.visible_at <= pg_catalog.now() "
-		" ORDER BY r.visible_at, r.kid LIMIT $2 FOR UPDATE OF r SKIP LOCKED",
-		2, {INT4OID, INT4OID}
+		"   AND r.visible_at <= pg_catalog.clock_timestamp() "
+		" ORDER BY r.visible_at, r.kid LIMIT 1 FOR UPDATE SKIP LOCKED",
+		1, {INT4OID}
+	};
+	static FqsPlan head = {
+		"SELECT head_seq, fifo_key FROM fqs.key_head WHERE kid = $1",
+		1, {INT8OID}
 	};
 	static FqsPlan run = {
 		"SELECT p.id, p.seq, p.skip_reason IS NOT NULL, "
@@ -265,10 +278,11 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 	};
 	static FqsPlan hold = {
 		"UPDATE fqs.releasable "
-		"   SET lease_until = pg_catalog.now() + $2, "
+		"   SET lease_until = pg_catalog.clock_timestamp() + $2, "
 		"       receipt = pg_catalog.nextval('fqs.receipt_seq'), "
 		"       hold_upto = $3, head_attempts = head_attempts + 1, "
-		"       hold_ends = hold_ends || $3, claimed_at = pg_catalog.now() "
+		"       hold_ends = hold_ends || $3, "
+		"       claimed_at = pg_catalog.clock_timestamp() "
 		" WHERE kid = $1 RETURNING receipt, hold_ends",
 		3, {INT8OID, INTERVALOID, INT8OID}
 	};
@@ -276,43 +290,18 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 		"DELETE FROM fqs.releasable WHERE kid = $1",
 		1, {INT8OID}
 	};
-	char	   *qname = fqs_check_queue_name(fcinfo, 0);
-	int32		n = fqs_check_n(fcinfo, 1);
-	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	FqsQueue	q;
-	SPITupleTable *kt;
-	int			nkeys;
-	int			k;
 	int			left = n;
 
-	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
-	fqs_lookup_queue(qname, &q);
-	if (lease == NULL)
-		lease = &q.lease;
-	if (q.paused)
-	{
-		SPI_finish();
-		return (Datum) 0;
-	}
-	seq_requeue_expired(&q);
+	if (q->paused)
+		return 0;
+	fqs_requeue_sequential(q->qid, q->max_attempts);
 
-	{
-		Datum		v[2];
-
-		v[0] = Int32GetDatum(q.qid);
-		v[1] = Int32GetDatum(n);
-		nkeys = fqs_exec(&keys, v, NULL, 0);
-		kt = SPI_tuptable;
-	}
-
-	for (k = 0; k < nkeys && left > 0; k++)
+	while (left > 0)
 	{
 		bool		isnull;
-		int64		kid = DatumGetInt64(SPI_getbinval(kt->vals[k], kt->tupdesc, 1, &isnull));
-		int64		head = DatumGetInt64(SPI_getbinval(kt->vals[k], kt->tupdesc, 2, &isnull));
-		Datum		fkey = SPI_getbinval(kt->vals[k], kt->tupdesc, 3, &isnull);
+		int64		kid;
+		int64		headseq;
+		Datum		fkey;
 		SPITupleTable *rt;
 		int			got;
 		int			len;
@@ -322,8 +311,18 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 		Datum		v[3];
 		int			i;
 
+		v[0] = Int32GetDatum(q->qid);
+		if (fqs_exec(&keys, v, NULL, 0) == 0)
+			break;
+		kid = fqs_getint64(0, 1);
+
 		v[0] = Int64GetDatum(kid);
-		v[1] = Int64GetDatum(head);
+		if (fqs_exec(&head, v, NULL, 0) != 1)
+			elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
+		headseq = fqs_getint64(0, 1);
+		fkey = SPI_datumTransfer(fqs_getdatum(0, 2, &isnull), false, -1);
+
+		v[1] = Int64GetDatum(headseq);
 		v[2] = Int32GetDatum(left);
 		got = fqs_exec(&run, v, NULL, 0);
 		rt = SPI_tuptable;
@@ -334,7 +333,7 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 			int64		s = DatumGetInt64(SPI_getbinval(rt->vals[len], rt->tupdesc, 2, &isnull));
 			bool		skipped = DatumGetBool(SPI_getbinval(rt->vals[len], rt->tupdesc, 3, &isnull));
 
-			if (s != head + 1 + len || skipped)
+			if (s != headseq + 1 + len || skipped)
 				break;
 		}
 		if (len == 0)
@@ -344,8 +343,8 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 			continue;
 		}
 
-		v[1] = IntervalPGetDatum(lease);
-		v[2] = Int64GetDatum(head + len);
+		v[1] = IntervalPGetDatum(lease ? lease : &q->lease);
+		v[2] = Int64GetDatum(headseq + len);
 		fqs_exec(&hold, v, NULL, 0);
 		receipt = fqs_getint64(0, 1);
 		deconstruct_array(DatumGetArrayTypeP(fqs_getdatum(0, 2, &isnull)),
@@ -356,7 +355,7 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 		{
 			Datum		values[8];
 			bool		nulls[8];
-			int64		s = head + 1 + i;
+			int64		s = headseq + 1 + i;
 			int32		attempt = 0;
 			int			e;
 
@@ -364,7 +363,6 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 			for (e = 0; e < nends; e++)
 				if (DatumGetInt64(ends[e]) >= s)
 					attempt++;
-
 			values[0] = SPI_getbinval(rt->vals[i], rt->tupdesc, 1, &nulls[0]);
 			values[1] = Int64GetDatum(receipt);
 			nulls[1] = false;
@@ -382,6 +380,40 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 		}
 		left -= len;
 	}
+	return n - left;
+}
+
+/*
+ * fqs_claim_sequential(queue, n, lease, wait)
+ */
+Datum
+fqs_claim_sequential(PG_FUNCTION_ARGS)
+{
+	char	   *qname = fqs_check_queue_name(fcinfo, 0);
+	int32		n = fqs_check_n(fcinfo, 1);
+	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
+	Interval   *wait = fqs_check_interval(fcinfo, 3, "wait", true);
+	TimestampTz deadline = fqs_wait_deadline(wait);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FqsQueue	q;
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	fqs_lookup_queue(qname, &q);
+	if (deadline == 0)
+		seq_claim_once(&q, n, lease, rsinfo);
+	else
+	{
+		fqs_wait_begin(q.qid, FQS_STAGE_SEQUENTIAL);
+		for (;;)
+		{
+			if (seq_claim_once(&q, n, lease, rsinfo) > 0 ||
+				!fqs_wait_sleep(q.qid, FQS_STAGE_SEQUENTIAL, deadline))
+				break;
+			fqs_lookup_queue(qname, &q);
+		}
+		fqs_wait_end();
+	}
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -389,8 +421,8 @@ fqs_claim_sequential(PG_FUNCTION_ARGS)
 /*
  * Diagnose a sequential-stage call whose receipt holds no key.
  */
-static void
-seq_diagnose(int64 id, int64 receipt)
+void
+fqs_seq_diagnose(int64 id, int64 receipt)
 {
 	static FqsPlan plan = {
 		"SELECT EXISTS (SELECT 1 FROM fqs.done WHERE id = $1), "
@@ -523,7 +555,7 @@ seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
 		"       hold_ends = fqs.trim_holds(hold_ends, $2), "
 		"       head_attempts = "
 		"         pg_catalog.cardinality(fqs.trim_holds(hold_ends, $2)), "
-		"       visible_at = pg_catalog.now() WHERE kid = $1",
+		"       visible_at = pg_catalog.clock_timestamp() WHERE kid = $1",
 		2, {INT8OID, INT8OID}
 	};
 	static FqsPlan drop = {
@@ -545,7 +577,10 @@ seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
 	if (new_head < h->hold_upto)
 		fqs_exec(&go_on, v, NULL, 0);
 	else if (next_ready)
+	{
 		fqs_exec(&free_key, v, NULL, 0);
+		fqs_wake_at_commit(h->qid, FQS_STAGE_SEQUENTIAL);
+	}
 	else
 		fqs_exec(&drop, v, NULL, 0);
 }
@@ -565,7 +600,7 @@ fqs_complete(PG_FUNCTION_ARGS)
 	fqs_check_receipt(receipt);
 	SPI_connect();
 	if (!seq_lock_hold(id, receipt, &h))
-		seq_diagnose(id, receipt);
+		fqs_seq_diagnose(id, receipt);
 	new_head = seq_finish(h.kid, h.qid, h.seq, id, h.gen, NULL, &next_ready);
 	seq_after_advance(&h, new_head, next_ready);
 	SPI_finish();
@@ -585,12 +620,12 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 		"INSERT INTO fqs.dead "
 		"  (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
 		"SELECT $2, g.qid, $1, $3, $4, 'sequential', g.head_attempts, $5, "
-		"       pg_catalog.now() FROM g",
+		"       pg_catalog.clock_timestamp() FROM g",
 		5, {INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID}
 	};
 	static FqsPlan retry = {
 		"UPDATE fqs.releasable SET lease_until = NULL, receipt = 0, "
-		"       hold_upto = 0, visible_at = pg_catalog.now() + $2, "
+		"       hold_upto = 0, visible_at = pg_catalog.clock_timestamp() + $2, "
 		"       last_error = $3 WHERE kid = $1",
 		3, {INT8OID, INTERVALOID, TEXTOID}
 	};
@@ -615,6 +650,7 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 								 fqs_backoff(h.head_attempts));
 		v[2] = err;
 		fqs_exec(&retry, v, NULL, 0);
+		fqs_wake_at_commit(h.qid, FQS_STAGE_SEQUENTIAL);
 		*outcome = "retry";
 	}
 	return true;
@@ -628,7 +664,7 @@ bool
 fqs_seq_extend(int64 id, int64 receipt, Interval *lease)
 {
 	static FqsPlan plan = {
-		"UPDATE fqs.releasable r SET lease_until = pg_catalog.now() + $3 "
+		"UPDATE fqs.releasable r SET lease_until = pg_catalog.clock_timestamp() + $3 "
 		"  FROM fqs.key_head h, fqs.processed p "
 		" WHERE r.receipt = $2 AND r.lease_until IS NOT NULL "
 		"   AND h.kid = r.kid AND p.id = $1 AND p.kid = r.kid "
@@ -706,7 +742,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 {
 	static FqsPlan ready = {
 		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
-		"SELECT m.id, m.qid, m.kid, m.seq, m.gen, m.priority, pg_catalog.now() "
+		"SELECT m.id, m.qid, m.kid, m.seq, m.gen, m.priority, pg_catalog.clock_timestamp() "
 		"  FROM fqs.message m WHERE m.gen = $1 AND m.id = $2",
 		2, {INT4OID, INT8OID}
 	};
@@ -727,6 +763,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 		v[0] = Int32GetDatum(gen);
 		v[1] = Int64GetDatum(id);
 		fqs_exec(&ready, v, NULL, 0);
+		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 	}
 	else
 	{

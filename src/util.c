@@ -87,16 +87,21 @@ fqs_getint32(int row, int col)
 char *
 fqs_check_queue_name(FunctionCallInfo fcinfo, int argno)
 {
-	text	   *t;
-	char	   *name;
-	int			len;
-	int			i;
-
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("queue name must not be null")));
-	t = PG_GETARG_TEXT_PP(argno);
+	return fqs_check_queue_text(PG_GETARG_TEXT_PP(argno));
+}
+
+char *
+fqs_check_queue_text(text *t)
+{
+	char	   *name;
+	int			len;
+	int			i;
+
+	t = pg_detoast_datum_packed(t);
 	len = VARSIZE_ANY_EXHDR(t);
 	name = text_to_cstring(t);
 	if (len == 0)
@@ -130,7 +135,7 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 {
 	static FqsPlan plan = {
 		"SELECT q.qid, q.max_attempts, q.lease, q.paused, q.max_claimed, "
-		"       m.cur_gen "
+		"       m.cur_gen, q.priority, q.breaker_open "
 		"  FROM fqs.queue q, fqs.meta m WHERE q.name = $1",
 		1, {TEXTOID}
 	};
@@ -150,6 +155,22 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 	q->max_claimed = DatumGetInt32(fqs_getdatum(0, 5, &isnull));
 	q->has_max_claimed = !isnull;
 	q->cur_gen = fqs_getint32(0, 6);
+	q->priority = fqs_getint32(0, 7);
+	q->breaker_open = DatumGetBool(fqs_getdatum(0, 8, &isnull));
+}
+
+/* The deadline of a wait argument; 0 for no wait. */
+TimestampTz
+fqs_wait_deadline(Interval *wait)
+{
+	int64		usecs;
+
+	if (wait == NULL)
+		return 0;
+	usecs = wait->time + (int64) wait->day * USECS_PER_DAY;
+	if (usecs <= 0)
+		return 0;
+	return GetCurrentTimestamp() + usecs;
 }
 
 /* The n argument of claims: 1..FQS_MAX_BATCH. */

@@ -38,6 +38,7 @@ else
 fi
 
 logdir=${FQS_TEST_LOGDIR:-$top/test/log}
+rm -rf "$logdir"
 mkdir -p "$logdir"
 passed=0
 failed=0

@@ -16,7 +16,9 @@
 #
 # The crash: SIGKILL to the postmaster, then SIGKILL to every process left
 # in its process group (the backends), so that no orphaned backend can go
-# on committing after the "crash".
+# on committing after the "crash".  (Cluster.pm runs nodes with fsync = off;
+# that does not matter here: the kernel keeps what was written, only the
+# server processes die.)
 #
 # Nothing here depends on timing: the crash point is chosen by progress
 # (a number of completed messages), and all assertions are about what the

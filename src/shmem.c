@@ -1,0 +1,264 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  fqs shared memory: background-worker slots and wake-up condition
+ *	  variables.
+ *
+ * Nothing here is durable state: the tables are the truth, and everything
+ * in shared memory can be lost at a crash without losing a message.
+ *
+ * Wake-ups.  A claimer that finds nothing and was given a wait sleeps on a
+ * ConditionVariable chosen by hashing (database, queue, stage) into a
+ * fixed array, plus one per database for fqs_claim_any.  Code that makes
+ * something claimable records the wake in a backend-local list, and a
+ * transaction callback broadcasts the listed variables at COMMIT, after
+ * the transaction became visible, so a woken claimer's next snapshot sees
+ * it.  Aborted transactions wake nobody.  Hash collisions only cause
+ * spurious wake-ups, after which the claimer looks again and sleeps again.
+ * A claimer prepares to sleep before it looks, so a wake between its look
+ * and its sleep is not lost.
+ *
+ * Each wake slot also counts events; the worker reads the counts to skip
+ * queues that saw no enqueue since its last look.
+ *
+ * Locking: FqsShared->lock (the "fqs" tranche) protects the worker slots.
+ * The condition variables and event counters need no lock.
+ *
+ * Copyright (c) 2026, fqs developers
+ *
+ * IDENTIFICATION
+ *	  src/shmem.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "fqs.h"
+
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/wait_event.h"
+
+FqsShared  *fqs_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* wakes to broadcast when the current transaction commits */
+#define FQS_MAX_PENDING_WAKES 32
+static int	pending_wakes[FQS_MAX_PENDING_WAKES];
+static int	n_pending_wakes = 0;
+static bool pending_overflow = false;
+static bool xact_callback_registered = false;
+static bool polling_notice_given = false;
+
+static Size
+fqs_shmem_size(void)
+{
+	return add_size(offsetof(FqsShared, slots),
+					mul_size(fqs_max_databases, sizeof(FqsWorkerSlot)));
+}
+
+static void
+fqs_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(fqs_shmem_size());
+	RequestNamedLWLockTranche("fqs", 1);
+}
+
+static void
+fqs_shmem_startup(void)
+{
+	bool		found;
+	int			i;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	/* the postmaster may be reinitialising after a crash */
+	fqs_shared = NULL;
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	fqs_shared = ShmemInitStruct("fqs", fqs_shmem_size(), &found);
+	if (!found)
+	{
+		memset(fqs_shared, 0, fqs_shmem_size());
+		fqs_shared->lock = &(GetNamedLWLockTranche("fqs"))->lock;
+		fqs_shared->nslots = fqs_max_databases;
+		for (i = 0; i < FQS_WAKE_SLOTS; i++)
+		{
+			ConditionVariableInit(&fqs_shared->wake[i].cv);
+			pg_atomic_init_u64(&fqs_shared->wake[i].events, 0);
+		}
+		for (i = 0; i < FQS_DB_WAKE_SLOTS; i++)
+			ConditionVariableInit(&fqs_shared->dbwake[i]);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Called from _PG_init while shared_preload_libraries is processed. */
+void
+fqs_shmem_install_hooks(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = fqs_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = fqs_shmem_startup;
+}
+
+/* The wake slot of (this database, qid, stage). */
+int
+fqs_wake_slot(int32 qid, int stage)
+{
+	uint32		h = hash_combine(hash_uint32((uint32) MyDatabaseId),
+								 hash_uint32((uint32) qid * 2 + stage));
+
+	return (int) (h % FQS_WAKE_SLOTS);
+}
+
+static ConditionVariable *
+fqs_db_cv(void)
+{
+	return &fqs_shared->dbwake[hash_uint32((uint32) MyDatabaseId) %
+							   FQS_DB_WAKE_SLOTS];
+}
+
+static void
+fqs_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (fqs_shared == NULL || (n_pending_wakes == 0 && !pending_overflow))
+				break;
+			if (pending_overflow)
+			{
+				for (i = 0; i < FQS_WAKE_SLOTS; i++)
+				{
+					pg_atomic_fetch_add_u64(&fqs_shared->wake[i].events, 1);
+					ConditionVariableBroadcast(&fqs_shared->wake[i].cv);
+				}
+			}
+			else
+			{
+				for (i = 0; i < n_pending_wakes; i++)
+				{
+					FqsWakeSlot *w = &fqs_shared->wake[pending_wakes[i]];
+
+					pg_atomic_fetch_add_u64(&w->events, 1);
+					ConditionVariableBroadcast(&w->cv);
+				}
+			}
+			ConditionVariableBroadcast(fqs_db_cv());
+			break;
+		default:
+			break;
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		n_pending_wakes = 0;
+		pending_overflow = false;
+	}
+}
+
+/*
+ * Wake the claimers of (qid, stage) when the current transaction commits.
+ * A no-op without shared memory.
+ */
+void
+fqs_wake_at_commit(int32 qid, int stage)
+{
+	int			slot;
+	int			i;
+
+	if (fqs_shared == NULL)
+		return;
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(fqs_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	slot = fqs_wake_slot(qid, stage);
+	for (i = 0; i < n_pending_wakes; i++)
+		if (pending_wakes[i] == slot)
+			return;
+	if (n_pending_wakes < FQS_MAX_PENDING_WAKES)
+		pending_wakes[n_pending_wakes++] = slot;
+	else
+		pending_overflow = true;
+}
+
+/* Events seen so far on (qid, stage)'s wake slot; 0 without shmem. */
+uint64
+fqs_wake_events(int32 qid, int stage)
+{
+	if (fqs_shared == NULL)
+		return 0;
+	return pg_atomic_read_u64(&fqs_shared->wake[fqs_wake_slot(qid, stage)].events);
+}
+
+/*
+ * Waiting for claimable work.  fqs_wait_begin() before the first look,
+ * fqs_wait_sleep() after each empty look (returns false once the deadline
+ * passed), fqs_wait_end() when done.  qid < 0 waits on the database's
+ * variable (fqs_claim_any).  Without shared memory this degrades to
+ * sleeping on the latch in short steps, with a NOTICE once per session.
+ */
+void
+fqs_wait_begin(int32 qid, int stage)
+{
+	if (fqs_shared == NULL)
+	{
+		if (!polling_notice_given)
+			ereport(NOTICE,
+					(errmsg("fqs is not loaded through shared_preload_libraries, so waiting claims poll"),
+					 errhint("Add fqs to shared_preload_libraries for immediate wake-ups and the background worker.")));
+		polling_notice_given = true;
+		return;
+	}
+	ConditionVariablePrepareToSleep(qid < 0 ? fqs_db_cv() :
+									&fqs_shared->wake[fqs_wake_slot(qid, stage)].cv);
+}
+
+bool
+fqs_wait_sleep(int32 qid, int stage, TimestampTz deadline)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		ms;
+
+	if (now >= deadline)
+		return false;
+	ms = (long) ((deadline - now + 999) / 1000);
+	/* a safety net for delays that nobody signals (deliver_at, retry_after) */
+	if (ms > FQS_WAIT_RECHECK_MS)
+		ms = FQS_WAIT_RECHECK_MS;
+
+	if (fqs_shared == NULL)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(ms, FQS_POLL_MS), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	else
+		(void) ConditionVariableTimedSleep(qid < 0 ? fqs_db_cv() :
+										   &fqs_shared->wake[fqs_wake_slot(qid, stage)].cv,
+										   ms, PG_WAIT_EXTENSION);
+	return true;
+}
+
+void
+fqs_wait_end(void)
+{
+	if (fqs_shared != NULL)
+		ConditionVariableCancelSleep();
+}
