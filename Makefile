@@ -17,7 +17,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 REGRESS = setup api errors sequential admin views rotate
 REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
 ISOLATION = claim_skip_locked enqueue_order lost_release dead_head compose
-ISOLATION_OPTS = --inputdir=test/isolation --temp-config=test/fqs.conf --temp-instance=./tmp_check_iso
+ISOLATION_OPTS = --inputdir=test/isolation --temp-config=test/fqs-noworker.conf --temp-instance=./tmp_check_iso
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 

@@ -456,6 +456,11 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'fqs_workers'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION fqs_maintain()
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_maintain'
+LANGUAGE C VOLATILE;
+
 /* ask the launcher for this database's worker now (NOTICE if not preloaded) */
 SELECT fqs.start_worker();
 

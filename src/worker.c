@@ -66,6 +66,7 @@ PGDLLEXPORT void fqs_worker_main(Datum arg);
 
 PG_FUNCTION_INFO_V1(fqs_start_worker);
 PG_FUNCTION_INFO_V1(fqs_workers);
+PG_FUNCTION_INFO_V1(fqs_maintain);
 
 /* a worker that finds no extension gives up after this long */
 #define WORKER_GRACE_MS			10000
@@ -442,6 +443,15 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open)
 	bool		found;
 	int64		ready = 0;
 
+	if (mover_seen == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(MoverSeen);
+		mover_seen = hash_create("fqs mover", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
 	seen = hash_search(mover_seen, &qid, HASH_ENTER, &found);
 	if (!found)
 		seen->events = events - 1;	/* look at least once */
@@ -496,7 +506,10 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open)
 	}
 }
 
-/* One pass over every queue of this database, in one transaction. */
+/*
+ * One pass over every queue of this database, in the current transaction:
+ * what the worker does every fqs.naptime, and what fqs_maintain() runs.
+ */
 static void
 worker_tick(void)
 {
@@ -534,7 +547,6 @@ fqs_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
 	TimestampTz start;
-	HASHCTL		ctl;
 	MemoryContext tick_cxt;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -555,10 +567,6 @@ fqs_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("fqs worker");
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(MoverSeen);
-	mover_seen = hash_create("fqs mover", 64, &ctl, HASH_ELEM | HASH_BLOBS);
 	tick_cxt = AllocSetContextCreate(TopMemoryContext, "fqs worker tick",
 									 ALLOCSET_DEFAULT_SIZES);
 	start = GetCurrentTimestamp();
@@ -688,4 +696,18 @@ fqs_workers(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * fqs_maintain(): run one worker pass (reaper, breaker, mover) for this
+ * database now, in the caller's transaction.  For servers without the
+ * background worker (call it from cron), and for tests.
+ */
+Datum
+fqs_maintain(PG_FUNCTION_ARGS)
+{
+	SPI_connect();
+	worker_tick();
+	SPI_finish();
+	PG_RETURN_VOID();
 }
