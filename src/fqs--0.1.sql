@@ -367,6 +367,8 @@ AS $$
 			 WHEN dn.id IS NOT NULL AND dn.skip_reason IS NOT NULL THEN 'skipped'
 			 WHEN dn.id IS NOT NULL THEN 'done'
 			 WHEN r.id IS NOT NULL AND r.lease_until IS NOT NULL THEN 'claimed'
+			 WHEN r.id IS NOT NULL
+				  AND r.visible_at > pg_catalog.clock_timestamp() THEN 'delayed'
 			 WHEN r.id IS NOT NULL THEN 'ready'
 			 WHEN p.id IS NOT NULL AND rl.lease_until IS NOT NULL
 				  AND m.seq <= rl.hold_upto AND m.seq > h.head_seq THEN 'sequencing'
@@ -402,6 +404,7 @@ SELECT q.name AS queue,
 	   q.breaker_open,
 	   pn.n AS pen,
 	   r.ready,
+	   r.delayed,
 	   r.claimed,
 	   k.processed - s.sequencing - dd.dead_seq AS processed,
 	   s.sequencing,
@@ -412,7 +415,10 @@ SELECT q.name AS queue,
   CROSS JOIN LATERAL (
 	SELECT pg_catalog.count(*) AS n FROM fqs.pen p WHERE p.qid = q.qid) pn
   CROSS JOIN LATERAL (
-	SELECT pg_catalog.count(*) FILTER (WHERE x.lease_until IS NULL) AS ready,
+	SELECT pg_catalog.count(*) FILTER (WHERE x.lease_until IS NULL
+				AND x.visible_at <= pg_catalog.clock_timestamp()) AS ready,
+		   pg_catalog.count(*) FILTER (WHERE x.lease_until IS NULL
+				AND x.visible_at > pg_catalog.clock_timestamp()) AS delayed,
 		   pg_catalog.count(*) FILTER (WHERE x.lease_until IS NOT NULL) AS claimed
 	  FROM fqs.ready x WHERE x.qid = q.qid) r
   CROSS JOIN LATERAL (
