@@ -1,7 +1,7 @@
 \pset footer off
 \echo
 \echo '== fqs_queues at the end'
-SELECT queue, ready, claimed, processed, sequencing, dead, done_total,
+SELECT queue, breaker_open, pen, ready, claimed, processed, sequencing, dead, done_total,
        oldest_unfinished_age FROM fqs_queues;
 \echo '== concurrent stage: translations that overlapped in time (parallelism)'
 SELECT max(n) AS max_parallel_translations

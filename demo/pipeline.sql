@@ -5,7 +5,9 @@
 CREATE EXTENSION IF NOT EXISTS fqs;
 DROP SCHEMA IF EXISTS demo CASCADE;
 CREATE SCHEMA demo;
-SELECT fqs_create_queue('adt_ingress', lease => '30 seconds');
+-- max_ready 12: beyond 12 waiting messages the breaker opens and the rest
+-- wait in the holding pen, so claims never scan a deep backlog.
+SELECT fqs_create_queue('adt_ingress', lease => '30 seconds', max_ready => 12);
 
 -- What the sequential stage "sent" downstream, in the order it sent them.
 CREATE TABLE demo.sent (n bigserial, fifo_key text, seq bigint, payload text,
@@ -19,19 +21,17 @@ CREATE PROCEDURE demo.translator(worker int)
 LANGUAGE plpgsql AS $$
 DECLARE
 	m record;
-	idle int := 0;
 	t0 timestamptz;
 BEGIN
-	WHILE idle < 20 LOOP
-		SELECT * INTO m FROM fqs_claim('adt_ingress', 1);
+	LOOP
+		-- blocks until a message is claimable (woken at the enqueue's commit)
+		SELECT * INTO m FROM fqs_claim('adt_ingress', 1, wait => '1 second');
+		COMMIT;
 		IF m.id IS NULL THEN
-			idle := idle + 1;
-			COMMIT;
-			PERFORM pg_sleep(0.05);
+			EXIT WHEN (SELECT ready + delayed + pen FROM fqs_queues
+						WHERE queue = 'adt_ingress') = 0;
 			CONTINUE;
 		END IF;
-		idle := 0;
-		COMMIT;
 		t0 := clock_timestamp();
 		PERFORM pg_sleep(0.05 + random() * 0.2);	-- parsing, mapping, lookups
 		PERFORM fqs_commit(m.id, m.receipt,
@@ -43,21 +43,19 @@ BEGIN
 END $$;
 
 -- Sequential stage: send to the EHR strictly in order per patient.
-CREATE PROCEDURE demo.sender()
+CREATE PROCEDURE demo.sender(total int)
 LANGUAGE plpgsql AS $$
 DECLARE
 	m record;
-	idle int := 0;
 BEGIN
-	WHILE idle < 40 LOOP
-		idle := idle + 1;
-		FOR m IN SELECT * FROM fqs_claim_sequential('adt_ingress', 10) ORDER BY fifo_key, seq LOOP
-			idle := 0;
+	WHILE (SELECT count(*) FROM demo.sent) < total LOOP
+		-- woken when a commit makes some patient's next message releasable
+		FOR m IN SELECT * FROM fqs_claim_sequential('adt_ingress', 10, wait => '1 second')
+				  ORDER BY fifo_key, seq LOOP
 			INSERT INTO demo.sent (fifo_key, seq, payload) VALUES (m.fifo_key, m.seq, m.payload);
 			PERFORM fqs_complete(m.id, m.receipt);
 		END LOOP;
 		COMMIT;
-		IF idle > 0 THEN PERFORM pg_sleep(0.05); END IF;
 	END LOOP;
 END $$;
 
@@ -72,5 +70,13 @@ SELECT count(*) AS enqueued
 				  FROM generate_series(1, 6) p, generate_series(1, 8) i) s) e;
 
 \echo
-\echo '== fqs_queues after enqueue (48 messages, 6 FIFO keys)'
-SELECT queue, ready, claimed, processed, sequencing, done_total FROM fqs_queues;
+SELECT pg_sleep(0.5);  -- one worker pass: the breaker sees the depth
+SELECT count(*) AS enqueued_while_breaker_open
+  FROM (SELECT fqs_enqueue('adt_ingress', format('MSH|^~\&|EPIC|HOSP|REDOX|DEST|%s||ADT^A08|late-%s|P|2.5',
+								 to_char(now(), 'YYYYMMDDHH24MISS'), p), 'patient-' || p)
+		  FROM generate_series(1, 6) p) e;
+\echo
+\echo '== fqs_queues after enqueue (54 messages, 6 FIFO keys, max_ready 12)'
+SELECT queue, breaker_open, pen, ready, claimed, processed, sequencing, done_total FROM fqs_queues;
+\echo '== the background worker of this database'
+SELECT datname, pid IS NOT NULL AS running, has_extension FROM fqs_workers();

@@ -3,7 +3,8 @@
 # throwaway PostgreSQL 15 cluster, and runs a two-stage pipeline of
 # HL7-like messages: 4 translators in parallel (concurrent stage), one
 # sender releasing strictly in order per patient (sequential stage), with
-# fqs_queues printed while it runs.  Run as root (or with sudo).
+# fqs_queues printed while it runs.  fqs is preloaded, so the background
+# worker runs the holding pen and claims wait instead of polling.  Run as root (or with sudo).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -22,7 +23,7 @@ as() { if [ "$(id -u)" = 0 ]; then su $user -s /bin/bash -c "$*"; else bash -c "
 as "$bin/pg_ctl -D $dir/data stop -m fast" >/dev/null 2>&1 || true
 rm -rf $dir && mkdir -p $dir && chown $user $dir
 as "$bin/initdb -D $dir/data -A trust" >/dev/null
-as "$bin/pg_ctl -D $dir/data -l $dir/server.log -o '-p $port -k $dir -c listen_addresses=' -w start" >/dev/null
+as "$bin/pg_ctl -D $dir/data -l $dir/server.log -o '-p $port -k $dir -c listen_addresses= -c shared_preload_libraries=fqs -c fqs.naptime=100ms' -w start" >/dev/null
 trap 'as "$bin/pg_ctl -D $dir/data stop -m fast" >/dev/null 2>&1 || true' EXIT
 cp demo/*.sql $dir/ && chown $user $dir/*.sql
 psql="$bin/psql -X -q -h $dir -p $port -d postgres"
@@ -31,12 +32,12 @@ as "$psql -f $dir/pipeline.sql"
 echo
 echo "== running 4 translators (50-250 ms each) and 1 in-order sender"
 for w in 1 2 3 4; do as "$psql -c 'CALL demo.translator($w)'" & done
-as "$psql -c 'CALL demo.sender()'" &
+as "$psql -c 'CALL demo.sender(54)'" &
 for i in $(seq 1 60); do
 	sleep 0.5
-	line=$(as "$psql -At -F ' ' -c \"SELECT 'ready', ready, 'claimed', claimed, 'processed', processed, 'sequencing', sequencing, 'done', done_total FROM fqs_queues\"")
+	line=$(as "$psql -At -F ' ' -c \"SELECT 'breaker', CASE WHEN breaker_open THEN 'open  ' ELSE 'closed' END, 'pen', pen, 'ready', ready, 'claimed', claimed, 'processed', processed, 'sequencing', sequencing, 'done', done_total FROM fqs_queues\"")
 	echo "  fqs_queues: $line"
-	case "$line" in *"done 48") break ;; esac
+	case "$line" in *"done 54") break ;; esac
 done
 wait
 as "$psql -f $dir/check.sql"
