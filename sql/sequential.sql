@@ -1,15 +1,6 @@
 -- Leases, fencing, retries, dead letters and operator actions, in both
 -- stages.
 \set VERBOSITY terse
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'no error';
-EXCEPTION WHEN others THEN
-	-- ids and receipts vary from run to run
-	RETURN SQLSTATE || ': ' ||
-		regexp_replace(SQLERRM, '(message|receipt) [0-9]+', '\1 N', 'g');
-END $$;
 
 SELECT fqs_create_queue('lq', lease => '1 minute', max_attempts => 3);
 
@@ -20,9 +11,9 @@ SELECT pg_sleep(0.05);
 CREATE TEMP TABLE c2 AS SELECT * FROM fqs_claim('lq', 1);
 SELECT c1.id = c2.id AS same_message, c1.receipt <> c2.receipt AS new_receipt,
        c1.attempt, c2.attempt FROM c1, c2;
-SELECT pg_temp.err(format('SELECT fqs_commit(%s, %s)', id, receipt)) FROM c1;
-SELECT pg_temp.err(format('SELECT fqs_extend_lease(%s, %s, %L)', id, receipt, '1 min')) FROM c1;
-SELECT pg_temp.err(format('SELECT fqs_fail(%s, %s, %L)', id, receipt, 'late')) FROM c1;
+SELECT regress_err(format('SELECT fqs_commit(%s, %s)', id, receipt)) FROM c1;
+SELECT regress_err(format('SELECT fqs_extend_lease(%s, %s, %L)', id, receipt, '1 min')) FROM c1;
+SELECT regress_err(format('SELECT fqs_fail(%s, %s, %L)', id, receipt, 'late')) FROM c1;
 -- heartbeat by the live holder
 SELECT fqs_extend_lease(id, receipt, '1 hour') > now() + interval '59 minutes' AS extended FROM c2;
 SELECT s.state, s.attempts, s.last_error FROM fqs_message_status(:m1) s;
@@ -68,7 +59,7 @@ SELECT fifo_key, seq, payload FROM s1 ORDER BY seq;
 UPDATE fqs.releasable SET lease_until = now() - interval '1 second';
 CREATE TEMP TABLE s2 AS SELECT * FROM fqs_claim_sequential('lq', 5);
 SELECT fifo_key, seq, attempt FROM s2 ORDER BY seq;
-SELECT pg_temp.err(format('SELECT fqs_complete(%s, %s)', id, receipt)) FROM s1 WHERE seq = 1;
+SELECT regress_err(format('SELECT fqs_complete(%s, %s)', id, receipt)) FROM s1 WHERE seq = 1;
 SELECT fqs_extend_lease(id, receipt, '10 minutes') > now() AS extended FROM s2 WHERE seq = 2;
 SELECT fqs_complete(id, receipt) FROM s2 WHERE seq = 1;
 -- failing the new head ends the hold; the key comes back after retry_after

@@ -19,3 +19,13 @@ SELECT count(*) AS fks FROM pg_constraint c
 SELECT has_table_privilege('public', 'fqs.message', 'SELECT') AS public_reads;
 SHOW fqs.max_payload_bytes;
 SHOW fqs.retention;
+-- for the later suites: run a statement, show its SQLSTATE and message
+-- (ids and receipts vary from run to run, so they are masked)
+CREATE FUNCTION regress_err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE q;
+	RETURN 'no error';
+EXCEPTION WHEN others THEN
+	RETURN SQLSTATE || ': ' ||
+		regexp_replace(SQLERRM, '(message|receipt) [0-9]+', '\1 N', 'g');
+END $$;

@@ -1,13 +1,5 @@
 -- Waiting claims, fqs_claim_any, scheduled delivery: behaviour and bad input.
 \set VERBOSITY terse
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'no error';
-EXCEPTION WHEN others THEN
-	RETURN SQLSTATE || ': ' ||
-		regexp_replace(SQLERRM, '(message|receipt) [0-9]+', '\1 N', 'g');
-END $$;
 
 SELECT fqs_create_queue('low', priority => 0);
 SELECT fqs_create_queue('high', priority => 5);
@@ -50,17 +42,17 @@ SELECT count(*) AS not_yet FROM fqs_claim('low', 5);
 SELECT fqs_maintain();
 
 -- bad input
-SELECT pg_temp.err($$SELECT * FROM fqs_claim('low', 1, wait => '-1 second')$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim('low', 1, wait => '1 month')$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_sequential('low', 1, wait => '-1 second')$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_any(NULL)$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_any(ARRAY[]::text[])$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_any(ARRAY['low', NULL])$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_any(ARRAY['low', 'nosuch'])$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_any(ARRAY['low', ''])$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_any(ARRAY[['low'], ['mid']])$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_any(ARRAY['low'], 0)$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_any(ARRAY['low'], 1, '-1 s')$$);
-SELECT pg_temp.err($$SELECT * FROM fqs_claim_any(ARRAY['low'], 1, NULL, '-1 s')$$);
+SELECT regress_err($$SELECT * FROM fqs_claim('low', 1, wait => '-1 second')$$);
+SELECT regress_err($$SELECT * FROM fqs_claim('low', 1, wait => '1 month')$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_sequential('low', 1, wait => '-1 second')$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_any(NULL)$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_any(ARRAY[]::text[])$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_any(ARRAY['low', NULL])$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_any(ARRAY['low', 'nosuch'])$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_any(ARRAY['low', ''])$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_any(ARRAY[['low'], ['mid']])$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_any(ARRAY['low'], 0)$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_any(ARRAY['low'], 1, '-1 s')$$);
+SELECT regress_err($$SELECT * FROM fqs_claim_any(ARRAY['low'], 1, NULL, '-1 s')$$);
 -- NULL wait means no wait
 SELECT count(*) FROM fqs_claim('low', 1, wait => NULL);

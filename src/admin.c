@@ -91,6 +91,22 @@ admin_read_opts(FunctionCallInfo fcinfo, QueueOpts *o, bool alter)
 	}
 }
 
+/* Options 1..5 as statement parameters $2..$6 (NULL: not given). */
+static void
+admin_opts_params(QueueOpts *o, Datum *v, char *nulls)
+{
+	v[1] = Int32GetDatum(o->max_ready);
+	nulls[1] = o->has_max_ready ? ' ' : 'n';
+	v[2] = o->lease ? IntervalPGetDatum(o->lease) : (Datum) 0;
+	nulls[2] = o->lease ? ' ' : 'n';
+	v[3] = Int32GetDatum(o->max_attempts);
+	nulls[3] = o->has_max_attempts ? ' ' : 'n';
+	v[4] = Int32GetDatum(o->priority);
+	nulls[4] = o->has_priority ? ' ' : 'n';
+	v[5] = Int32GetDatum(o->max_claimed);
+	nulls[5] = o->has_max_claimed ? ' ' : 'n';
+}
+
 Datum
 fqs_create_queue(PG_FUNCTION_ARGS)
 {
@@ -109,16 +125,7 @@ fqs_create_queue(PG_FUNCTION_ARGS)
 
 	admin_read_opts(fcinfo, &o, false);
 	v[0] = CStringGetTextDatum(name);
-	v[1] = Int32GetDatum(o.max_ready);
-	nulls[1] = o.has_max_ready ? ' ' : 'n';
-	v[2] = o.lease ? IntervalPGetDatum(o.lease) : (Datum) 0;
-	nulls[2] = o.lease ? ' ' : 'n';
-	v[3] = Int32GetDatum(o.max_attempts);
-	nulls[3] = o.has_max_attempts ? ' ' : 'n';
-	v[4] = Int32GetDatum(o.priority);
-	nulls[4] = o.has_priority ? ' ' : 'n';
-	v[5] = Int32GetDatum(o.max_claimed);
-	nulls[5] = o.has_max_claimed ? ' ' : 'n';
+	admin_opts_params(&o, v, nulls);
 
 	SPI_connect();
 	if (fqs_exec(&plan, v, nulls, 0) == 0)
@@ -151,16 +158,7 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 
 	admin_read_opts(fcinfo, &o, true);
 	v[0] = CStringGetTextDatum(name);
-	v[1] = Int32GetDatum(o.max_ready);
-	nulls[1] = o.has_max_ready ? ' ' : 'n';
-	v[2] = o.lease ? IntervalPGetDatum(o.lease) : (Datum) 0;
-	nulls[2] = o.lease ? ' ' : 'n';
-	v[3] = Int32GetDatum(o.max_attempts);
-	nulls[3] = o.has_max_attempts ? ' ' : 'n';
-	v[4] = Int32GetDatum(o.priority);
-	nulls[4] = o.has_priority ? ' ' : 'n';
-	v[5] = Int32GetDatum(o.max_claimed);
-	nulls[5] = o.has_max_claimed ? ' ' : 'n';
+	admin_opts_params(&o, v, nulls);
 
 	SPI_connect();
 	if (fqs_exec(&plan, v, nulls, 0) == 0)

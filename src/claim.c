@@ -185,13 +185,14 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, ReturnSetInfo *rsinfo)
 }
 
 /*
- * fqs_claim(queue, n, lease, wait)
- *
- * With a wait, a claim that finds nothing sleeps until something becomes
- * claimable in the queue (woken through shared memory) or the wait ends.
+ * The body of fqs_claim and fqs_claim_sequential: arguments (queue, n,
+ * lease, wait), then one attempt with claim_once, or with a wait, attempts
+ * until something is claimed or the wait ends, sleeping in between until
+ * something becomes claimable in the queue's stage (woken through shared
+ * memory).
  */
 Datum
-fqs_claim(PG_FUNCTION_ARGS)
+fqs_claim_driver(FunctionCallInfo fcinfo, int stage, FqsClaimOnce claim_once_fn)
 {
 	char	   *qname = fqs_check_queue_name(fcinfo, 0);
 	int32		n = fqs_check_n(fcinfo, 1);
@@ -205,14 +206,14 @@ fqs_claim(PG_FUNCTION_ARGS)
 	SPI_connect();
 	fqs_lookup_queue(qname, &q);
 	if (deadline == 0)
-		claim_once(&q, n, lease, rsinfo);
+		claim_once_fn(&q, n, lease, rsinfo);
 	else
 	{
-		fqs_wait_begin(q.qid, FQS_STAGE_CONCURRENT);
+		fqs_wait_begin(q.qid, stage);
 		for (;;)
 		{
-			if (claim_once(&q, n, lease, rsinfo) > 0 ||
-				!fqs_wait_sleep(q.qid, FQS_STAGE_CONCURRENT, deadline))
+			if (claim_once_fn(&q, n, lease, rsinfo) > 0 ||
+				!fqs_wait_sleep(q.qid, stage, deadline))
 				break;
 			/* settings (paused, max_claimed) may have changed meanwhile */
 			fqs_lookup_queue(qname, &q);
@@ -221,6 +222,15 @@ fqs_claim(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * fqs_claim(queue, n, lease, wait)
+ */
+Datum
+fqs_claim(PG_FUNCTION_ARGS)
+{
+	return fqs_claim_driver(fcinfo, FQS_STAGE_CONCURRENT, claim_once);
 }
 
 typedef struct AnyQueue

@@ -22,6 +22,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
@@ -140,6 +141,12 @@ extern void fqs_check_receipt(int64 receipt);
 extern void fqs_raise_message_unknown(int64 id);
 extern Datum fqs_interval_datum(Interval *iv);
 extern Interval *fqs_backoff(int32 attempt);
+
+/* claim.c */
+typedef int (*FqsClaimOnce) (FqsQueue *q, int32 n, Interval *lease,
+							 ReturnSetInfo *rsinfo);
+extern Datum fqs_claim_driver(FunctionCallInfo fcinfo, int stage,
+							  FqsClaimOnce claim_once_fn);
 
 /* sequential.c: shared by commit, complete, skip and retry */
 extern void fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id,

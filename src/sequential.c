@@ -389,33 +389,7 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, ReturnSetInfo *rsinfo)
 Datum
 fqs_claim_sequential(PG_FUNCTION_ARGS)
 {
-	char	   *qname = fqs_check_queue_name(fcinfo, 0);
-	int32		n = fqs_check_n(fcinfo, 1);
-	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
-	Interval   *wait = fqs_check_interval(fcinfo, 3, "wait", true);
-	TimestampTz deadline = fqs_wait_deadline(wait);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	FqsQueue	q;
-
-	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
-	fqs_lookup_queue(qname, &q);
-	if (deadline == 0)
-		seq_claim_once(&q, n, lease, rsinfo);
-	else
-	{
-		fqs_wait_begin(q.qid, FQS_STAGE_SEQUENTIAL);
-		for (;;)
-		{
-			if (seq_claim_once(&q, n, lease, rsinfo) > 0 ||
-				!fqs_wait_sleep(q.qid, FQS_STAGE_SEQUENTIAL, deadline))
-				break;
-			fqs_lookup_queue(qname, &q);
-		}
-		fqs_wait_end();
-	}
-	SPI_finish();
-	return (Datum) 0;
+	return fqs_claim_driver(fcinfo, FQS_STAGE_SEQUENTIAL, seq_claim_once);
 }
 
 /*
