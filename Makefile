@@ -14,9 +14,9 @@ DATA = $(wildcard src/fqs--*.sql)
 PG_CPPFLAGS = -Isrc
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
-REGRESS = setup api errors sequential admin views wait rotate
+REGRESS = setup api errors sequential admin views wait privileges rotate
 REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
-ISOLATION = claim_skip_locked enqueue_order lost_release dead_head compose
+ISOLATION = claim_skip_locked enqueue_order lost_release dead_head compose pen_mover
 ISOLATION_OPTS = --inputdir=test/isolation --temp-config=test/fqs-noworker.conf --temp-instance=./tmp_check_iso
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl

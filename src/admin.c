@@ -148,7 +148,7 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 		"  priority = COALESCE($5, priority), "
 		"  max_claimed = CASE WHEN $6 IS NULL THEN max_claimed "
 		"                     WHEN $6 = 0 THEN NULL ELSE $6 END "
-		"WHERE name = $1",
+		"WHERE name = $1 RETURNING qid",
 		6, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID}
 	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
@@ -165,6 +165,8 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
+	/* new limits: claimers and the mover look again */
+	fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_CONCURRENT);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -229,7 +231,7 @@ static void
 admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 {
 	static FqsPlan plan = {
-		"UPDATE fqs.queue SET paused = $2 WHERE name = $1",
+		"UPDATE fqs.queue SET paused = $2 WHERE name = $1 RETURNING qid",
 		2, {TEXTOID, BOOLOID}
 	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
@@ -242,6 +244,12 @@ admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
+	if (!paused)
+	{
+		/* waiting claimers of both stages look again */
+		fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_CONCURRENT);
+		fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_SEQUENTIAL);
+	}
 	SPI_finish();
 }
 

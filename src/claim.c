@@ -46,8 +46,6 @@ PG_FUNCTION_INFO_V1(fqs_commit);
 PG_FUNCTION_INFO_V1(fqs_fail);
 PG_FUNCTION_INFO_V1(fqs_extend_lease);
 
-/* advisory lock class for per-queue claim serialisation (max_claimed) */
-#define FQS_LOCK_CLASS_CLAIM	0x66717301
 
 /*
  * Give expired leases of queue qid back to the ready state, or to dead once

@@ -241,7 +241,8 @@ CREATE FUNCTION fqs_create_queue(queue text,
 								 max_claimed integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_create_queue'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_alter_queue(queue text,
 								max_ready integer DEFAULT NULL,
@@ -251,22 +252,26 @@ CREATE FUNCTION fqs_alter_queue(queue text,
 								max_claimed integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_alter_queue'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_drop_queue(queue text, force boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_drop_queue'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_pause(queue text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_pause'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_resume(queue text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_resume'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_enqueue(queue text, payload text,
 							fifo_key text DEFAULT '',
@@ -276,7 +281,8 @@ CREATE FUNCTION fqs_enqueue(queue text, payload text,
 							deliver_at timestamptz DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'fqs_enqueue'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_enqueue_batch(queue text, payloads text[],
 								  fifo_keys text[] DEFAULT NULL,
@@ -284,7 +290,8 @@ CREATE FUNCTION fqs_enqueue_batch(queue text, payloads text[],
 								  deliver_at timestamptz DEFAULT NULL)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'fqs_enqueue_batch'
-LANGUAGE C VOLATILE ROWS 100;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp ROWS 100;
 
 CREATE FUNCTION fqs_claim(queue text, n integer DEFAULT 1,
 						  lease interval DEFAULT NULL,
@@ -293,7 +300,8 @@ RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
 			   payload text, headers jsonb, attempt integer,
 			   enqueued_at timestamptz)
 AS 'MODULE_PATHNAME', 'fqs_claim'
-LANGUAGE C VOLATILE ROWS 10;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp ROWS 10;
 
 CREATE FUNCTION fqs_claim_any(queues text[], n integer DEFAULT 1,
 							  lease interval DEFAULT NULL,
@@ -302,12 +310,14 @@ RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
 			   payload text, headers jsonb, attempt integer,
 			   enqueued_at timestamptz)
 AS 'MODULE_PATHNAME', 'fqs_claim_any'
-LANGUAGE C VOLATILE ROWS 10;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp ROWS 10;
 
 CREATE FUNCTION fqs_commit(id bigint, receipt bigint, result text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_commit'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_claim_sequential(queue text, n integer DEFAULT 1,
 									 lease interval DEFAULT NULL,
@@ -316,38 +326,45 @@ RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
 			   payload text, headers jsonb, attempt integer,
 			   enqueued_at timestamptz)
 AS 'MODULE_PATHNAME', 'fqs_claim_sequential'
-LANGUAGE C VOLATILE ROWS 10;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp ROWS 10;
 
 CREATE FUNCTION fqs_complete(id bigint, receipt bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_complete'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_fail(id bigint, receipt bigint, error text,
 						 retry_after interval DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'fqs_fail'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_extend_lease(id bigint, receipt bigint, lease interval)
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'fqs_extend_lease'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_retry(id bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_retry'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_skip(id bigint, reason text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_skip'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_rotate(force boolean DEFAULT false)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'fqs_rotate'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 /* ---------------------------------------------------------------------
  * Monitoring
@@ -358,7 +375,7 @@ RETURNS TABLE (queue text, fifo_key text, seq bigint, state text,
 			   attempts integer, enqueued_at timestamptz,
 			   claimed_at timestamptz, committed_at timestamptz,
 			   completed_at timestamptz, last_error text)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT q.name, h.fifo_key, m.seq,
@@ -453,23 +470,40 @@ SELECT q.name AS queue, d.id, h.fifo_key, d.seq, d.stage, d.attempts,
 CREATE FUNCTION fqs.start_worker()
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'fqs_start_worker'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION fqs.start_worker() FROM PUBLIC;
 
 CREATE FUNCTION fqs_workers(OUT datname name, OUT pid integer,
 							OUT has_extension boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'fqs_workers'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_maintain()
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_maintain'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 /* ask the launcher for this database's worker now (NOTICE if not preloaded) */
 SELECT fqs.start_worker();
 
-/* Internal tables are reached only through the API. */
+/*
+ * Privileges.  Internal tables are reached only through the API, whose
+ * functions run as the extension's owner (SECURITY DEFINER, with a pinned
+ * search_path).  Producers and consumers may call the message functions;
+ * queue administration and operator actions are for the owner, who can
+ * GRANT EXECUTE on them to an operator role.  The monitoring views are
+ * for pg_monitor.
+ */
 REVOKE ALL ON ALL TABLES IN SCHEMA fqs FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA fqs FROM PUBLIC;
+REVOKE ALL ON FUNCTION fqs_create_queue(text, integer, interval, integer, integer, integer),
+	fqs_alter_queue(text, integer, interval, integer, integer, integer),
+	fqs_drop_queue(text, boolean), fqs_pause(text), fqs_resume(text),
+	fqs_retry(bigint), fqs_skip(bigint, text), fqs_rotate(boolean),
+	fqs_maintain(), fqs_workers(), fqs.trim_holds(bigint[], bigint)
+	FROM PUBLIC;
+GRANT SELECT ON fqs_queues, fqs_dead_messages TO pg_monitor;

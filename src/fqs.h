@@ -44,6 +44,10 @@
 /* Without shared memory, a waiting claim polls this often. */
 #define FQS_POLL_MS			50
 
+/* advisory lock classes (first key; the second is the qid) */
+#define FQS_LOCK_CLASS_CLAIM	0x66717301
+#define FQS_LOCK_CLASS_MOVER	0x66717302
+
 /* Stages, for wake-ups */
 #define FQS_STAGE_CONCURRENT	0
 #define FQS_STAGE_SEQUENTIAL	1

@@ -406,7 +406,8 @@ worker_retire(const char *why)
  * left over (the setting changed) drains without limit.
  */
 static void
-mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open)
+mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
+		   bool use_seen)
 {
 	static FqsPlan has_pen = {
 		"SELECT EXISTS (SELECT 1 FROM fqs.pen WHERE qid = $1)",
@@ -428,6 +429,10 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open)
 		"  RETURNING id, qid, kid, seq, gen, priority, visible_at) "
 		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
 		"SELECT id, qid, kid, seq, gen, priority, visible_at FROM moved",
+		2, {INT4OID, INT4OID}
+	};
+	static FqsPlan trylock = {
+		"SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
 		2, {INT4OID, INT4OID}
 	};
 	static FqsPlan breaker = {
@@ -459,8 +464,20 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open)
 	v[0] = Int32GetDatum(qid);
 	fqs_exec(&has_pen, v, NULL, 1);
 	pen = DatumGetBool(fqs_getdatum(0, 1, &isnull));
-	if (!pen && !breaker_open && (max_ready == 0 || events == seen->events))
+	if (!pen && !breaker_open &&
+		(max_ready == 0 || (use_seen && events == seen->events)))
 		return;					/* nothing new */
+
+	/*
+	 * One pass per queue at a time: two passes would each see the same
+	 * room and together overshoot max_ready.  The other pass does it.
+	 */
+	v[0] = Int32GetDatum(FQS_LOCK_CLASS_MOVER);
+	v[1] = Int32GetDatum(qid);
+	fqs_exec(&trylock, v, NULL, 1);
+	if (!DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+		return;
+	v[0] = Int32GetDatum(qid);
 	seen->events = events;
 
 	if (max_ready > 0)
@@ -496,7 +513,7 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open)
 		pen = DatumGetBool(fqs_getdatum(0, 1, &isnull));
 	}
 
-	if (breaker_open && !pen && (max_ready == 0 || ready < max_ready / 2))
+	if (breaker_open && !pen && (max_ready == 0 || ready * 2 < max_ready))
 	{
 		v[1] = BoolGetDatum(false);
 		fqs_exec(&breaker, v, NULL, 0);
@@ -509,9 +526,12 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open)
 /*
  * One pass over every queue of this database, in the current transaction:
  * what the worker does every fqs.naptime, and what fqs_maintain() runs.
+ * use_seen skips queues without activity since the last pass; only the
+ * worker may, because an error ends it and its memory of what it saw
+ * with it, whereas a caller of fqs_maintain() may roll back.
  */
 static void
-worker_tick(void)
+worker_tick(bool use_seen)
 {
 	static FqsPlan queues = {
 		"SELECT qid, name, max_attempts, "
@@ -538,7 +558,7 @@ worker_tick(void)
 
 		fqs_requeue_concurrent(qid, max_attempts);
 		fqs_requeue_sequential(qid, max_attempts);
-		mover_step(qid, name, max_ready, open);
+		mover_step(qid, name, max_ready, open, use_seen);
 	}
 }
 
@@ -602,7 +622,7 @@ fqs_worker_main(Datum arg)
 								get_database_name(MyDatabaseId))));
 			pgstat_report_activity(STATE_RUNNING, "fqs worker: reaper and mover");
 			SPI_connect();
-			worker_tick();
+			worker_tick(true);
 			SPI_finish();
 		}
 		PopActiveSnapshot();
@@ -707,7 +727,7 @@ Datum
 fqs_maintain(PG_FUNCTION_ARGS)
 {
 	SPI_connect();
-	worker_tick();
+	worker_tick(false);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
