@@ -17,7 +17,10 @@
 #include "fqs.h"
 
 #include "catalog/pg_type.h"
+#include "catalog/namespace.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(fqs_create_queue);
 PG_FUNCTION_INFO_V1(fqs_alter_queue);
@@ -268,15 +271,18 @@ fqs_resume(PG_FUNCTION_ARGS)
 }
 
 /*
- * fqs_rotate(force): start writing new messages to the next generation of
- * the ring, after truncating it.  That generation must hold no unfinished
- * message, and (unless force) its last message must have finished more
- * than fqs.retention ago and the current generation be at least
- * fqs.retention / 2 old.  Returns the new generation, or NULL when
- * nothing was rotated.  Old data leaves by TRUNCATE, never row DELETE.
+ * Start writing new messages to the next generation of the ring, after
+ * truncating it.  That generation must hold no unfinished message, and
+ * (unless force) its last message must have finished more than
+ * fqs.retention ago and the current generation be at least
+ * fqs.retention / 2 old.  Returns the new generation, or -1 when nothing
+ * was rotated.  Old data leaves by TRUNCATE, never row DELETE.  When a
+ * session holds a lock on the generation's tables (a long read of old
+ * messages, pg_dump), the rotation is skipped and tried again later.
+ * Called by fqs_rotate() and by the background worker.
  */
-Datum
-fqs_rotate(PG_FUNCTION_ARGS)
+int32
+fqs_rotate_generation(bool force)
 {
 	static FqsPlan meta = {
 		"SELECT cur_gen, pg_catalog.now() - gen_started_at "
@@ -286,6 +292,7 @@ fqs_rotate(PG_FUNCTION_ARGS)
 	};
 	static FqsPlan pinned = {
 		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE gen = $1) "
+		"    OR EXISTS (SELECT 1 FROM fqs.pen WHERE gen = $1) "
 		"    OR EXISTS (SELECT 1 FROM fqs.dead WHERE gen = $1) "
 		"    OR EXISTS (SELECT 1 FROM fqs.message m "
 		"                 JOIN fqs.key_head h ON h.kid = m.kid "
@@ -301,21 +308,19 @@ fqs_rotate(PG_FUNCTION_ARGS)
 		"UPDATE fqs.meta SET cur_gen = $1, gen_started_at = pg_catalog.now()",
 		1, {INT4OID}
 	};
-	bool		force = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
+	static const char *const tables[] = {"message", "processed", "done"};
+	Oid			nsp = get_namespace_oid("fqs", false);
 	Datum		v[2];
 	bool		isnull;
 	int32		next;
 	char		sql[256];
+	int			i;
 
-	SPI_connect();
 	v[0] = Int32GetDatum(fqs_retention_s);
 	fqs_exec(&meta, v, NULL, 0);
 	next = (fqs_getint32(0, 1) + 1) % FQS_GENERATIONS;
 	if (!force && !DatumGetBool(fqs_getdatum(0, 2, &isnull)))
-	{
-		SPI_finish();
-		PG_RETURN_NULL();
-	}
+		return -1;
 	v[0] = Int32GetDatum(next);
 	v[1] = Int32GetDatum(fqs_retention_s);
 	fqs_exec(&pinned, v, NULL, 1);
@@ -325,23 +330,50 @@ fqs_rotate(PG_FUNCTION_ARGS)
 				(errmsg("fqs: generation %d still holds unfinished messages; not rotating",
 						next),
 				 errhint("Look for stuck keys in fqs_queues and fqs_dead_messages.")));
-		SPI_finish();
-		PG_RETURN_NULL();
+		return -1;
 	}
 	if (!force && DatumGetBool(fqs_getdatum(0, 2, &isnull)))
-	{
-		SPI_finish();
-		PG_RETURN_NULL();
-	}
+		return -1;
+
 	/* table names are built from a generation number, never from input */
+	for (i = 0; i < lengthof(tables); i++)
+	{
+		Oid			relid;
+
+		snprintf(sql, sizeof(sql), "%s_%d", tables[i], next);
+		relid = get_relname_relid(sql, nsp);
+		if (!OidIsValid(relid))
+			elog(ERROR, "fqs: table fqs.%s is missing", sql);
+		if (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
+		{
+			ereport(NOTICE,
+					(errmsg("fqs: generation %d is in use; not rotating now",
+							next)));
+			return -1;
+		}
+	}
 	snprintf(sql, sizeof(sql),
-			 "LOCK TABLE fqs.message_%d, fqs.processed_%d, fqs.done_%d "
-			 "IN ACCESS EXCLUSIVE MODE NOWAIT; "
 			 "TRUNCATE fqs.message_%d, fqs.processed_%d, fqs.done_%d",
-			 next, next, next, next, next, next);
+			 next, next, next);
 	if (SPI_execute(sql, false, 0) < 0)
 		elog(ERROR, "fqs: could not truncate generation %d", next);
 	fqs_exec(&advance, v, NULL, 0);
+	return next;
+}
+
+/*
+ * fqs_rotate(force): the new generation, or NULL when nothing rotated.
+ */
+Datum
+fqs_rotate(PG_FUNCTION_ARGS)
+{
+	bool		force = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
+	int32		gen;
+
+	SPI_connect();
+	gen = fqs_rotate_generation(force);
 	SPI_finish();
-	PG_RETURN_INT32(next);
+	if (gen < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(gen);
 }

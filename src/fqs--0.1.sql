@@ -9,8 +9,9 @@
  *  fqs.key_tail    per (queue, fifo_key): the last seq handed out.  Enqueue
  *                  updates it and holds its row lock until commit, so seqs of
  *                  one key are assigned in commit order and without gaps.
- *  fqs.key_head    per key: the last released seq and counters.  Commit and
- *                  complete lock it, which closes the lost-release race.
+ *  fqs.key_head    per key: the last released seq.  Complete locks it FOR
+ *                  UPDATE and commit FOR KEY SHARE, which closes the
+ *                  lost-release race without commits blocking each other.
  *  fqs.message     append-only payloads, partitioned by generation (gen);
  *                  old generations leave by TRUNCATE, never row DELETE.
  *  fqs.ready       the concurrent stage's working set: one narrow row per
@@ -72,9 +73,7 @@ CREATE TABLE fqs.key_head
 	kid			bigint PRIMARY KEY,
 	qid			integer NOT NULL,
 	fifo_key	text NOT NULL,
-	head_seq	bigint NOT NULL DEFAULT 0,	/* last finished seq */
-	n_processed bigint NOT NULL DEFAULT 0,
-	n_done		bigint NOT NULL DEFAULT 0
+	head_seq	bigint NOT NULL DEFAULT 0	/* last finished seq */
 );
 CREATE INDEX key_head_qid ON fqs.key_head (qid);
 
@@ -414,6 +413,11 @@ AS $$
 	 WHERE m.id = $1
 $$;
 
+/*
+ * Every count comes from a narrow table or from the per-key pointers:
+ * unfinished = sum(last_seq - head_seq), done = sum(head_seq), and the
+ * processed messages are the unfinished ones in no other state.
+ */
 CREATE VIEW fqs_queues AS
 SELECT q.name AS queue,
 	   q.max_ready, q.lease, q.max_attempts, q.priority, q.max_claimed,
@@ -423,7 +427,8 @@ SELECT q.name AS queue,
 	   r.ready,
 	   r.delayed,
 	   r.claimed,
-	   k.processed - s.sequencing - dd.dead_seq AS processed,
+	   k.unfinished - pn.n - r.ready - r.delayed - r.claimed
+		 - s.sequencing - dd.dead AS processed,
 	   s.sequencing,
 	   dd.dead,
 	   pg_catalog.now() - o.oldest AS oldest_unfinished_age,
@@ -439,17 +444,17 @@ SELECT q.name AS queue,
 		   pg_catalog.count(*) FILTER (WHERE x.lease_until IS NOT NULL) AS claimed
 	  FROM fqs.ready x WHERE x.qid = q.qid) r
   CROSS JOIN LATERAL (
-	SELECT COALESCE(pg_catalog.sum(h.n_processed - h.n_done), 0)::bigint AS processed,
-		   COALESCE(pg_catalog.sum(h.n_done), 0)::bigint AS done
-	  FROM fqs.key_head h WHERE h.qid = q.qid) k
+	SELECT COALESCE(pg_catalog.sum(t.last_seq - h.head_seq), 0)::bigint AS unfinished,
+		   COALESCE(pg_catalog.sum(h.head_seq), 0)::bigint AS done
+	  FROM fqs.key_tail t JOIN fqs.key_head h ON h.kid = t.kid
+	 WHERE t.qid = q.qid) k
   CROSS JOIN LATERAL (
 	SELECT COALESCE(pg_catalog.sum(rl.hold_upto - h.head_seq), 0)::bigint AS sequencing
 	  FROM fqs.releasable rl JOIN fqs.key_head h ON h.kid = rl.kid
 	 WHERE rl.qid = q.qid AND rl.lease_until IS NOT NULL
 	   AND rl.hold_upto > h.head_seq) s
   CROSS JOIN LATERAL (
-	SELECT pg_catalog.count(*) AS dead,
-		   pg_catalog.count(*) FILTER (WHERE d.stage = 'sequential') AS dead_seq
+	SELECT pg_catalog.count(*) AS dead
 	  FROM fqs.dead d WHERE d.qid = q.qid) dd
   CROSS JOIN LATERAL (
 	SELECT pg_catalog.min(m.enqueued_at) AS oldest

@@ -123,6 +123,9 @@ extern void fqs_wait_begin(int32 qid, int stage);
 extern bool fqs_wait_sleep(int32 qid, int stage, TimestampTz deadline);
 extern void fqs_wait_end(void);
 
+/* admin.c */
+extern int32 fqs_rotate_generation(bool force);
+
 /* worker.c */
 extern void fqs_register_launcher(void);
 extern void fqs_request_worker(Oid dboid);

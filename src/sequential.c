@@ -12,13 +12,15 @@
  * it never scans the processed backlog.
  *
  * Lost-release race: a commit that makes head+1 processed and a complete
- * that advances the head to it may run at the same moment.  Both take the
- * key's fqs.key_head row lock (commit by its UPDATE, complete by SELECT ...
- * FOR UPDATE) before deciding, and each decides in a statement that starts
- * after the lock is granted, so the later of the two always sees the
- * other's effect: either the commit sees the advanced head, or the complete
- * sees the processed row.  Lock order everywhere is key_head, then
- * releasable; the claimer locks only releasable rows.
+ * that advances the head to it may run at the same moment.  Both lock the
+ * key's fqs.key_head row before deciding -- complete FOR UPDATE, commit FOR
+ * KEY SHARE, which conflict with each other but not among commits, so
+ * transactions committing many keys cannot deadlock each other -- and each
+ * decides in a statement that starts after the lock is granted.  So the
+ * later of the two always sees the other's effect: either the commit sees
+ * the advanced head, or the complete sees the processed row.  Lock order
+ * everywhere is key_head, then releasable; the claimer locks only
+ * releasable rows.
  *
  * Cost: fqs_claim_sequential O(k log K + n log D) for k keys served;
  * fqs_complete O(log D).  Neither depends on the processed backlog.
@@ -80,13 +82,11 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
 		2, {INT8OID, INT8OID}
 	};
 	static FqsPlan head = {
-		"UPDATE fqs.key_head SET head_seq = $2, n_done = n_done + $3 "
-		" WHERE kid = $1",
-		3, {INT8OID, INT8OID, INT8OID}
+		"UPDATE fqs.key_head SET head_seq = $2 WHERE kid = $1",
+		2, {INT8OID, INT8OID}
 	};
 	Datum		v[6];
 	char		nulls[6] = "      ";
-	int64		ndone = 0;
 
 	for (;;)
 	{
@@ -101,7 +101,6 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
 		v[5] = skip_reason ? PointerGetDatum(skip_reason) : (Datum) 0;
 		nulls[5] = skip_reason ? ' ' : 'n';
 		fqs_exec(&done, v, nulls, 0);
-		ndone++;
 
 		v[0] = Int64GetDatum(kid);
 		v[1] = Int64GetDatum(seq + 1);
@@ -125,7 +124,6 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
 
 	v[0] = Int64GetDatum(kid);
 	v[1] = Int64GetDatum(seq);
-	v[2] = Int64GetDatum(ndone);
 	fqs_exec(&head, v, NULL, 0);
 	return seq;
 }
@@ -148,9 +146,14 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 		9, {INT4OID, INT8OID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID,
 		TEXTOID, TIMESTAMPTZOID}
 	};
-	static FqsPlan lock = {
-		"UPDATE fqs.key_head SET n_processed = n_processed + 1 "
-		" WHERE kid = $1 RETURNING head_seq",
+	/* commits only exclude completes (FOR UPDATE), not each other */
+	static FqsPlan lock_share = {
+		"SELECT head_seq FROM fqs.key_head WHERE kid = $1 FOR KEY SHARE",
+		1, {INT8OID}
+	};
+	/* a skip may move the head itself */
+	static FqsPlan lock_excl = {
+		"SELECT head_seq FROM fqs.key_head WHERE kid = $1 FOR UPDATE",
 		1, {INT8OID}
 	};
 	Datum		v[9];
@@ -172,7 +175,7 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 	fqs_exec(&ins, v, nulls, 0);
 
 	v[0] = Int64GetDatum(kid);
-	if (fqs_exec(&lock, v, NULL, 0) != 1)
+	if (fqs_exec(skip_reason ? &lock_excl : &lock_share, v, NULL, 0) != 1)
 		elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
 	head = fqs_getint64(0, 1);
 	if (seq != head + 1)

@@ -73,6 +73,8 @@ PG_FUNCTION_INFO_V1(fqs_maintain);
 /* the launcher restarts a dead worker no sooner than this after its start */
 #define LAUNCHER_RESTART_MS		1000
 #define LAUNCHER_NAPTIME_MS		1000
+/* the worker considers rotating generations this often */
+#define WORKER_ROTATE_MS		60000
 
 /* ---------------------------------------------------------------------
  * Slots
@@ -567,6 +569,7 @@ fqs_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
 	TimestampTz start;
+	TimestampTz last_rotate;
 	MemoryContext tick_cxt;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -590,6 +593,7 @@ fqs_worker_main(Datum arg)
 	tick_cxt = AllocSetContextCreate(TopMemoryContext, "fqs worker tick",
 									 ALLOCSET_DEFAULT_SIZES);
 	start = GetCurrentTimestamp();
+	last_rotate = 0;
 
 	for (;;)
 	{
@@ -623,6 +627,16 @@ fqs_worker_main(Datum arg)
 			pgstat_report_activity(STATE_RUNNING, "fqs worker: reaper and mover");
 			SPI_connect();
 			worker_tick(true);
+			if (TimestampDifferenceExceeds(last_rotate, GetCurrentTimestamp(),
+										   WORKER_ROTATE_MS))
+			{
+				/* finished messages older than fqs.retention leave */
+				last_rotate = GetCurrentTimestamp();
+				if (fqs_rotate_generation(false) >= 0)
+					ereport(LOG,
+							(errmsg("fqs: rotated message generations in database \"%s\"",
+									get_database_name(MyDatabaseId))));
+			}
 			SPI_finish();
 		}
 		PopActiveSnapshot();
