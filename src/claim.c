@@ -92,30 +92,56 @@ fqs_requeue_concurrent(int32 qid, int32 max_attempts)
  * With max_claimed set, claimers of the queue serialise on an advisory
  * lock held to the end of their transaction, count the live leases and
  * claim only what is left.  Returns the number still allowed.
+ *
+ * The lock is taken only when a look without it finds both room and work,
+ * so a waiting claimer does not sleep holding it.  A waiting claimer only
+ * tries the lock; should it hold the lock and find no room after all, it
+ * sets q->claim_lock_held so that its wait ends instead of blocking other
+ * claimers of the queue while it sleeps.
  */
 static int32
-claim_room(FqsQueue *q, int32 n)
+claim_room(FqsQueue *q, int32 n, bool waiting)
 {
-	static FqsPlan lock = {
-		"SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
-		2, {INT4OID, INT4OID}
-	};
-	static FqsPlan count = {
-		"SELECT pg_catalog.count(*) FROM fqs.ready "
-		" WHERE qid = $1 AND lease_until IS NOT NULL",
+	static FqsPlan peek = {
+		"SELECT (SELECT pg_catalog.count(*) FROM fqs.ready "
+		"         WHERE qid = $1 AND lease_until IS NOT NULL), "
+		"       EXISTS (SELECT 1 FROM fqs.ready "
+		"                WHERE qid = $1 AND lease_until IS NULL "
+		"                  AND visible_at <= pg_catalog.clock_timestamp())",
 		1, {INT4OID}
 	};
+	static FqsPlan lock = {
+		"SELECT pg_catalog.pg_advisory_xact_lock($1, $2), true",
+		2, {INT4OID, INT4OID}
+	};
+	static FqsPlan trylock = {
+		"SELECT true, pg_catalog.pg_try_advisory_xact_lock($1, $2)",
+		2, {INT4OID, INT4OID}
+	};
 	Datum		v[2];
+	bool		isnull;
 	int64		busy;
+
+	v[0] = Int32GetDatum(q->qid);
+	fqs_exec(&peek, v, NULL, 1);
+	if (fqs_getint64(0, 1) >= q->max_claimed ||
+		!DatumGetBool(fqs_getdatum(0, 2, &isnull)))
+		return 0;
 
 	v[0] = Int32GetDatum(FQS_LOCK_CLASS_CLAIM);
 	v[1] = Int32GetDatum(q->qid);
-	fqs_exec(&lock, v, NULL, 0);
+	fqs_exec(waiting ? &trylock : &lock, v, NULL, 1);
+	if (!DatumGetBool(fqs_getdatum(0, 2, &isnull)))
+		return 0;				/* another claimer is at it */
+
 	v[0] = Int32GetDatum(q->qid);
-	fqs_exec(&count, v, NULL, 1);
+	fqs_exec(&peek, v, NULL, 1);
 	busy = fqs_getint64(0, 1);
 	if (busy >= q->max_claimed)
+	{
+		q->claim_lock_held = true;
 		return 0;
+	}
 	return (int32) Min((int64) n, q->max_claimed - busy);
 }
 
@@ -125,7 +151,8 @@ claim_room(FqsQueue *q, int32 n)
  * Returns how many were claimed.
  */
 static int
-claim_once(FqsQueue *q, int32 n, Interval *lease, ReturnSetInfo *rsinfo)
+claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
+		   ReturnSetInfo *rsinfo)
 {
 	static FqsPlan plan = {
 		"WITH u AS ("
@@ -161,7 +188,7 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, ReturnSetInfo *rsinfo)
 		return 0;
 	fqs_requeue_concurrent(q->qid, q->max_attempts);
 	if (q->has_max_claimed)
-		n = claim_room(q, n);
+		n = claim_room(q, n, waiting);
 	if (n <= 0)
 		return 0;
 
@@ -204,13 +231,14 @@ fqs_claim_driver(FunctionCallInfo fcinfo, int stage, FqsClaimOnce claim_once_fn)
 	SPI_connect();
 	fqs_lookup_queue(qname, &q);
 	if (deadline == 0)
-		claim_once_fn(&q, n, lease, rsinfo);
+		claim_once_fn(&q, n, lease, false, rsinfo);
 	else
 	{
 		fqs_wait_begin(q.qid, stage);
 		for (;;)
 		{
-			if (claim_once_fn(&q, n, lease, rsinfo) > 0 ||
+			if (claim_once_fn(&q, n, lease, true, rsinfo) > 0 ||
+				q.claim_lock_held ||
 				!fqs_wait_sleep(q.qid, stage, deadline))
 				break;
 			/* settings (paused, max_claimed) may have changed meanwhile */
@@ -296,6 +324,7 @@ fqs_claim_any(PG_FUNCTION_ARGS)
 	for (;;)
 	{
 		int			left = n;
+		bool		lock_held = false;
 
 		for (i = 0; i < nq; i++)
 		{
@@ -312,9 +341,10 @@ fqs_claim_any(PG_FUNCTION_ARGS)
 		{
 			if (i > 0 && qs[i].q.qid == qs[i - 1].q.qid)
 				continue;		/* named twice */
-			left -= claim_once(&qs[i].q, left, lease, rsinfo);
+			left -= claim_once(&qs[i].q, left, lease, deadline != 0, rsinfo);
+			lock_held |= qs[i].q.claim_lock_held;
 		}
-		if (left < n || deadline == 0)
+		if (left < n || deadline == 0 || lock_held)
 			break;
 		/* the database-wide variable: any queue of this database */
 		fqs_wait_begin(-1, FQS_STAGE_CONCURRENT);

@@ -101,6 +101,7 @@ typedef struct FqsQueue
 	int32		cur_gen;
 	int32		priority;
 	bool		breaker_open;
+	bool		claim_lock_held;	/* full though we hold the claim lock */
 } FqsQueue;
 
 /* GUCs (fqs.c) */
@@ -151,7 +152,7 @@ extern Interval *fqs_backoff(int32 attempt);
 
 /* claim.c */
 typedef int (*FqsClaimOnce) (FqsQueue *q, int32 n, Interval *lease,
-							 ReturnSetInfo *rsinfo);
+							 bool waiting, ReturnSetInfo *rsinfo);
 extern Datum fqs_claim_driver(FunctionCallInfo fcinfo, int stage,
 							  FqsClaimOnce claim_once_fn);
 

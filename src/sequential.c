@@ -252,7 +252,8 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
  * the releasable row, and while we hold that row nobody can move the head.
  */
 static int
-seq_claim_once(FqsQueue *q, int32 n, Interval *lease, ReturnSetInfo *rsinfo)
+seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
+			   ReturnSetInfo *rsinfo)
 {
 	static FqsPlan keys = {
 		"SELECT r.kid "

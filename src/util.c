@@ -157,6 +157,7 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 	q->cur_gen = fqs_getint32(0, 6);
 	q->priority = fqs_getint32(0, 7);
 	q->breaker_open = DatumGetBool(fqs_getdatum(0, 8, &isnull));
+	q->claim_lock_held = false;
 }
 
 /* The deadline of a wait argument; 0 for no wait. */

@@ -673,14 +673,16 @@ fqs_worker_main(Datum arg)
 
 /*
  * fqs.start_worker(): ask for this database's worker now.  Called by
- * CREATE EXTENSION; says what is missing when fqs is not preloaded.
+ * CREATE EXTENSION; says what is missing when fqs is not preloaded.  These
+ * are WARNINGs because an extension script runs with client_min_messages
+ * at least WARNING: a NOTICE would never reach the user.
  */
 Datum
 fqs_start_worker(PG_FUNCTION_ARGS)
 {
 	if (fqs_shared == NULL)
 	{
-		ereport(NOTICE,
+		ereport(WARNING,
 				(errmsg("fqs is not in shared_preload_libraries, so no background worker runs"),
 				 errdetail("Claims still expire leases themselves, but waiting claims poll, the holding pen stays closed and delayed messages wake no one."),
 				 errhint("Add fqs to shared_preload_libraries and restart the server.")));
@@ -688,7 +690,7 @@ fqs_start_worker(PG_FUNCTION_ARGS)
 	}
 	if (!database_allowed(get_database_name(MyDatabaseId)))
 	{
-		ereport(NOTICE,
+		ereport(WARNING,
 				(errmsg("database \"%s\" is not listed in fqs.databases, so no fqs worker runs for it",
 						get_database_name(MyDatabaseId))));
 		PG_RETURN_BOOL(false);
