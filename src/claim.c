@@ -196,6 +196,8 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 	v[1] = Int32GetDatum(n);
 	v[2] = IntervalPGetDatum(lease ? lease : &q->lease);
 	rows = fqs_exec(&plan, v, NULL, 0);
+	if (rows > 0 && q->breaker_open)
+		fqs_poke_worker_at_commit();	/* room in ready: the mover may act */
 	for (i = 0; i < rows; i++)
 	{
 		Datum		values[8];
@@ -321,6 +323,10 @@ fqs_claim_any(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
+	/* the database-wide variable: any queue of this database; prepare to
+	 * sleep before the first look, so that no wake falls in between */
+	if (deadline != 0)
+		fqs_wait_begin(-1, FQS_STAGE_CONCURRENT);
 	for (;;)
 	{
 		int			left = n;
@@ -344,14 +350,12 @@ fqs_claim_any(PG_FUNCTION_ARGS)
 			left -= claim_once(&qs[i].q, left, lease, deadline != 0, rsinfo);
 			lock_held |= qs[i].q.claim_lock_held;
 		}
-		if (left < n || deadline == 0 || lock_held)
-			break;
-		/* the database-wide variable: any queue of this database */
-		fqs_wait_begin(-1, FQS_STAGE_CONCURRENT);
-		if (!fqs_wait_sleep(-1, FQS_STAGE_CONCURRENT, deadline))
+		if (left < n || deadline == 0 || lock_held ||
+			!fqs_wait_sleep(-1, FQS_STAGE_CONCURRENT, deadline))
 			break;
 	}
-	fqs_wait_end();
+	if (deadline != 0)
+		fqs_wait_end();
 	SPI_finish();
 	return (Datum) 0;
 }

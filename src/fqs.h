@@ -70,6 +70,7 @@ typedef struct FqsWorkerSlot
 	bool		wanted;			/* the launcher keeps a worker running */
 	bool		has_extension;	/* the worker found fqs installed */
 	pid_t		pid;			/* 0 when no worker runs */
+	Latch	   *latch;			/* the running worker's, to poke it */
 } FqsWorkerSlot;
 
 typedef struct FqsWakeSlot
@@ -119,6 +120,7 @@ extern FqsShared *fqs_shared;
 extern void fqs_shmem_install_hooks(void);
 extern int	fqs_wake_slot(int32 qid, int stage);
 extern void fqs_wake_at_commit(int32 qid, int stage);
+extern void fqs_poke_worker_at_commit(void);
 extern uint64 fqs_wake_events(int32 qid, int stage);
 extern void fqs_wait_begin(int32 qid, int stage);
 extern bool fqs_wait_sleep(int32 qid, int stage, TimestampTz deadline);

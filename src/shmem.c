@@ -52,6 +52,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static int	pending_wakes[FQS_MAX_PENDING_WAKES];
 static int	n_pending_wakes = 0;
 static bool pending_overflow = false;
+static bool pending_poke = false;
 static bool xact_callback_registered = false;
 static bool polling_notice_given = false;
 
@@ -161,13 +162,43 @@ fqs_xact_callback(XactEvent event, void *arg)
 		default:
 			break;
 	}
+	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) &&
+		pending_poke && fqs_shared != NULL)
+	{
+		int			i;
+
+		LWLockAcquire(fqs_shared->lock, LW_SHARED);
+		for (i = 0; i < fqs_shared->nslots; i++)
+			if (fqs_shared->slots[i].dboid == MyDatabaseId &&
+				fqs_shared->slots[i].latch != NULL)
+				SetLatch(fqs_shared->slots[i].latch);
+		LWLockRelease(fqs_shared->lock);
+	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
 	{
 		n_pending_wakes = 0;
 		pending_overflow = false;
+		pending_poke = false;
 	}
+}
+
+/*
+ * Wake this database's worker when the current transaction commits, so
+ * that its mover acts now rather than after fqs.naptime.
+ */
+void
+fqs_poke_worker_at_commit(void)
+{
+	if (fqs_shared == NULL)
+		return;
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(fqs_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	pending_poke = true;
 }
 
 /*

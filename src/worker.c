@@ -387,7 +387,10 @@ worker_detach(int code, Datum arg)
 		return;
 	LWLockAcquire(fqs_shared->lock, LW_EXCLUSIVE);
 	if (fqs_shared->slots[worker_slot].pid == MyProcPid)
+	{
 		fqs_shared->slots[worker_slot].pid = 0;
+		fqs_shared->slots[worker_slot].latch = NULL;
+	}
 	LWLockRelease(fqs_shared->lock);
 }
 
@@ -510,7 +513,12 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 			fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 		ready += moved;
 		if (moved == room)
-			return;				/* the pen may hold more */
+		{
+			/* cut short by the batch size: look again now, not after naptime */
+			if (room == fqs_mover_batch && IsBackgroundWorker)
+				SetLatch(MyLatch);
+			return;
+		}
 		fqs_exec(&has_pen, v, NULL, 1);
 		pen = DatumGetBool(fqs_getdatum(0, 1, &isnull));
 	}
@@ -581,7 +589,10 @@ fqs_worker_main(Datum arg)
 	if (worker_slot >= 0 && fqs_shared->slots[worker_slot].pid != 0)
 		worker_slot = -1;		/* another worker serves this database */
 	if (worker_slot >= 0)
+	{
 		fqs_shared->slots[worker_slot].pid = MyProcPid;
+		fqs_shared->slots[worker_slot].latch = MyLatch;
+	}
 	LWLockRelease(fqs_shared->lock);
 	if (worker_slot < 0)
 		proc_exit(0);
