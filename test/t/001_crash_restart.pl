@@ -32,6 +32,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib $FindBin::RealBin;
+use FqsTest;
 
 my $QUEUE          = 'crashq';
 my @KEYS           = ('', 'k1', 'k2', 'k3', 'k4');
@@ -182,12 +185,8 @@ my %procs;
 sub start_psql
 {
 	my ($name, $script, $stop_on_error) = @_;
-	my @cmd = (
-		$node->installed_command('psql'), '-X', '-A', '-t', '-q',
-		'-v', 'ON_ERROR_STOP=' . ($stop_on_error ? 1 : 0),
-		'-d', $connstr, '-f', $script);
-	$procs{$name} = IPC::Run::start(\@cmd, '<', \undef,
-		'>', "$tmp/$name.out", '2>', "$tmp/$name.err");
+	$procs{$name} = start_psql_file($node, $connstr, $script, "$tmp/$name",
+		on_error_stop => $stop_on_error);
 }
 
 start_psql("producer$_", "$tmp/producer$_.sql", 1) for 1 .. $N_PRODUCERS;
@@ -206,58 +205,13 @@ note "before the crash (ready|claimed|processed|sequencing|done): $pre";
 my $still_running = grep { $procs{$_}->pumpable } sort keys %procs;
 note "$still_running of " . scalar(keys %procs) . " clients running at the crash";
 
-# Processes that are the postmaster or in its process group, or whose
-# parent is the postmaster.  Zombies count too: a new postmaster refuses to
-# start while the old one's pid still exists.
-sub server_processes
-{
-	my ($pid, $pgid) = @_;
-	my @found;
-	opendir(my $dh, '/proc') or return ();
-	for my $p (grep { /^\d+$/ } readdir $dh)
-	{
-		open(my $fh, '<', "/proc/$p/stat") or next;
-		my $stat = <$fh>;
-		close $fh;
-		next unless defined $stat && $stat =~ /\)\s+(\S)\s+(\d+)\s+(\d+)/;
-		my ($state, $ppid, $pgrp) = ($1, $2, $3);
-		push @found, $p
-		  if $p == $pid || $ppid == $pid || (defined $pgid && $pgrp == $pgid);
-	}
-	closedir $dh;
-	return @found;
-}
-
 # kill -9 the postmaster, then every server process left behind
-sub crash
-{
-	my ($node) = @_;
-	my $pid  = $node->{_pid};
-	my $pgid = getpgrp($pid);
-	# pg_ctl starts the postmaster in its own process group (setsid); never
-	# signal our own group
-	undef $pgid if !defined $pgid || $pgid <= 1 || $pgid == getpgrp(0);
-	my @children = server_processes($pid, $pgid);
-	$node->kill9;
-	kill 'KILL', -$pgid if defined $pgid;
-	kill 'KILL', grep { $_ != $pid } @children;
-	# wait until no server process is left attached to the shared memory
-	for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
-	{
-		last unless server_processes($pid, $pgid);
-		usleep(100_000);
-	}
-}
-
-crash($node);
+crash_server($node);
 
 # the clients notice the lost connection and exit
 $_->finish for values %procs;
 
-my $logpos = -s $node->logfile;
-$node->start;
-ok($node->log_contains(qr/database system was interrupted|not properly shut down/, $logpos),
-	'server went through crash recovery');
+start_after_crash($node, 'server went through crash recovery');
 
 # ---------------------------------------------------------------------
 # What the clients were told

@@ -16,7 +16,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use FindBin;
+use lib $FindBin::RealBin;
+use FqsTest;
 
 my $node = PostgreSQL::Test::Cluster->new('fence');
 $node->init;
@@ -92,42 +94,8 @@ my @before = ($rd1, $rd2, $ra, $rb, $rsb, $rc);
 # kill -9 the postmaster (and the processes it leaves behind), restart
 # ---------------------------------------------------------------------
 
-sub server_processes
-{
-	my ($pid, $pgid) = @_;
-	my @found;
-	opendir(my $dh, '/proc') or return ();
-	for my $p (grep { /^\d+$/ } readdir $dh)
-	{
-		open(my $fh, '<', "/proc/$p/stat") or next;
-		my $stat = <$fh>;
-		close $fh;
-		next unless defined $stat && $stat =~ /\)\s+(\S)\s+(\d+)\s+(\d+)/;
-		my ($state, $ppid, $pgrp) = ($1, $2, $3);
-		push @found, $p
-		  if $p == $pid || $ppid == $pid || (defined $pgid && $pgrp == $pgid);
-	}
-	closedir $dh;
-	return @found;
-}
-
-my $pid  = $node->{_pid};
-my $pgid = getpgrp($pid);
-undef $pgid if !defined $pgid || $pgid <= 1 || $pgid == getpgrp(0);
-my @children = server_processes($pid, $pgid);
-$node->kill9;
-kill 'KILL', -$pgid if defined $pgid;
-kill 'KILL', grep { $_ != $pid } @children;
-for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
-{
-	last unless server_processes($pid, $pgid);
-	usleep(100_000);
-}
-
-my $logpos = -s $node->logfile;
-$node->start;
-ok($node->log_contains(qr/database system was interrupted|not properly shut down/, $logpos),
-	'server went through crash recovery');
+crash_server($node);
+start_after_crash($node, 'server went through crash recovery');
 
 # ---------------------------------------------------------------------
 # d: reclaimed before the crash; the first receipt stays fenced off

@@ -38,6 +38,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep time);
+use FindBin;
+use lib $FindBin::RealBin;
+use FqsTest;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $T   = $PostgreSQL::Test::Utils::timeout_default;
@@ -55,11 +58,8 @@ sub bg_start
 	$bg_n++;
 	my $base = "$tmp/bg$bg_n";
 	PostgreSQL::Test::Utils::append_to_file("$base.sql", $sql);
-	my @cmd = (
-		$node->installed_command('psql'), '-X', '-A', '-t', '-q',
-		'-v', 'ON_ERROR_STOP=0', '-d', $node->connstr($db), '-f', "$base.sql");
-	my $h = IPC::Run::start(\@cmd, '<', \undef, '>', "$base.out",
-		'2>', "$base.err", IPC::Run::timeout(3 * $T));
+	my $h = start_psql_file($node, $node->connstr($db), "$base.sql", $base,
+		timeout => 3 * $T);
 	return { h => $h, base => $base };
 }
 
@@ -98,30 +98,11 @@ sub worker_pid
 		  . "WHERE backend_type = 'fqs worker' AND datname = '$db'");
 }
 
-sub count_log
-{
-	my ($node, $re, $offset) = @_;
-	my $log = slurp_file($node->logfile, $offset);
-	my $n = () = $log =~ /$re/g;
-	return $n;
-}
-
 # ---------------------------------------------------------------------
 # Launcher and per-database workers
 # ---------------------------------------------------------------------
 
-my $node = PostgreSQL::Test::Cluster->new('workers');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq(
-shared_preload_libraries = 'fqs'
-fqs.naptime = '100ms'
-max_worker_processes = 16
-max_connections = 40
-log_min_messages = warning
-restart_after_crash = on
-));
-$node->start;
+my $node = preloaded_node('workers', "restart_after_crash = on\n");
 
 ok( $node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'fqs launcher'"),

@@ -33,6 +33,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep time);
+use FindBin;
+use lib $FindBin::RealBin;
+use FqsTest;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $T   = $PostgreSQL::Test::Utils::timeout_default;
@@ -45,17 +48,7 @@ my $N_FIRST     = 25;      # per producer, before consumers start
 my $MAX_READY   = 50;
 my $GATE        = 7001;    # advisory lock that holds back the rest
 
-my $node = PostgreSQL::Test::Cluster->new('breaker');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq(
-shared_preload_libraries = 'fqs'
-fqs.naptime = '100ms'
-max_worker_processes = 16
-max_connections = 40
-log_min_messages = warning
-));
-$node->start;
+my $node = preloaded_node('breaker');
 
 $node->safe_psql('postgres', 'CREATE EXTENSION fqs');
 ok( $node->poll_query_until('postgres',
@@ -73,27 +66,15 @@ CREATE TABLE samples (t timestamptz, pen bigint, ready bigint, claimed bigint,
 CREATE TABLE marks (name text, t timestamptz DEFAULT clock_timestamp());
 });
 
-sub count_log
-{
-	my ($re, $offset) = @_;
-	my $log = slurp_file($node->logfile, $offset // 0);
-	my $n = () = $log =~ /$re/g;
-	return $n;
-}
-
 my %procs;
 sub start_psql
 {
 	my ($name, $script) = @_;
 	PostgreSQL::Test::Utils::append_to_file("$tmp/$name.sql", $script);
-	my @cmd = (
-		$node->installed_command('psql'), '-X', '-A', '-t', '-q',
-		'-v', 'ON_ERROR_STOP=1',
-		'-d', $node->connstr('postgres') . " application_name=burst_$name",
-		'-f', "$tmp/$name.sql");
-	$procs{$name} = IPC::Run::start(\@cmd, '<', \undef,
-		'>', "$tmp/$name.out", '2>', "$tmp/$name.err",
-		IPC::Run::timeout(3 * $T));
+	$procs{$name} = start_psql_file($node,
+		$node->connstr('postgres') . " application_name=burst_$name",
+		"$tmp/$name.sql", "$tmp/$name",
+		on_error_stop => 1, timeout => 3 * $T);
 }
 
 my $stop_check = <<'EOS';
@@ -248,8 +229,8 @@ SELECT (SELECT max(pen) FROM samples),
 
 # the LOG lines: once per opening and closing
 {
-	my $opened = count_log(qr/fqs: breaker opened for queue "burst"/, $logpos);
-	my $closed = count_log(qr/fqs: breaker closed for queue "burst"/, $logpos);
+	my $opened = count_log($node, qr/fqs: breaker opened for queue "burst"/, $logpos);
+	my $closed = count_log($node, qr/fqs: breaker closed for queue "burst"/, $logpos);
 	cmp_ok($opened, '>=', 1, "'breaker opened' logged ($opened)");
 	is($closed, $opened, "'breaker closed' logged as often as 'breaker opened' ($closed)");
 	cmp_ok($opened, '<=', $N_TOTAL / $MAX_READY, 'a few times, not once per message');
@@ -360,45 +341,9 @@ my $state_sql = "SELECT m.id, s.state FROM fqs.message m, fqs_message_status(m.i
 my %before = map { split /\|/ } split /\n/, q1($state_sql);
 is(scalar(keys %before), 40, 'crashq: 40 messages before the crash');
 
-# Processes that are the postmaster or in its process group, or whose
-# parent is the postmaster (zombies too).
-sub server_processes
-{
-	my ($pid, $pgid) = @_;
-	my @found;
-	opendir(my $dh, '/proc') or return ();
-	for my $p (grep { /^\d+$/ } readdir $dh)
-	{
-		open(my $fh, '<', "/proc/$p/stat") or next;
-		my $stat = <$fh>;
-		close $fh;
-		next unless defined $stat && $stat =~ /\)\s+(\S)\s+(\d+)\s+(\d+)/;
-		my ($state, $ppid, $pgrp) = ($1, $2, $3);
-		push @found, $p
-		  if $p == $pid || $ppid == $pid || (defined $pgid && $pgrp == $pgid);
-	}
-	closedir $dh;
-	return @found;
-}
-
-{
-	my $pid  = $node->{_pid};
-	my $pgid = getpgrp($pid);
-	undef $pgid if !defined $pgid || $pgid <= 1 || $pgid == getpgrp(0);
-	my @children = server_processes($pid, $pgid);
-	$node->kill9;
-	kill 'KILL', -$pgid if defined $pgid;
-	kill 'KILL', grep { $_ != $pid } @children;
-	for (my $i = 0; $i < 10 * $T; $i++)
-	{
-		last unless server_processes($pid, $pgid);
-		usleep(100_000);
-	}
-}
-my $crashpos = -s $node->logfile;
-$node->start;
-ok($node->log_contains(qr/database system was interrupted|not properly shut down/, $crashpos),
-	'crash recovery after kill -9 of the postmaster');
+crash_server($node);
+my $crashpos =
+  start_after_crash($node, 'crash recovery after kill -9 of the postmaster');
 
 {
 	my %after = map { split /\|/ } split /\n/, q1($state_sql);
@@ -476,7 +421,7 @@ is( q1("SELECT pen, ready, claimed, processed, sequencing, dead, done_total FROM
 	'0|0|0|0|0|0|40', 'crashq: all 40 done, nothing lost, nothing left');
 is(q1("SELECT count(*) FROM fqs.message WHERE qid = (SELECT qid FROM fqs.queue WHERE name = 'crashq')"),
 	'40', 'crashq: no message appeared twice');
-cmp_ok(count_log(qr/fqs: breaker closed for queue "crashq"/, $crashpos), '==', 1,
+cmp_ok(count_log($node, qr/fqs: breaker closed for queue "crashq"/, $crashpos), '==', 1,
 	'crashq: breaker closed logged once');
 
 $node->stop;
