@@ -75,6 +75,12 @@ PG_FUNCTION_INFO_V1(fqs_maintain);
 #define LAUNCHER_NAPTIME_MS		1000
 /* the worker considers rotating generations this often */
 #define WORKER_ROTATE_MS		60000
+/*
+ * Pokes (claims on a queue whose breaker is open) bring a pass forward, but
+ * no sooner than this after the previous one: a pass counts up to max_ready
+ * ready rows per such queue, and must not run once per claim.
+ */
+#define WORKER_MIN_PASS_MS		25
 
 /* ---------------------------------------------------------------------
  * Slots
@@ -671,10 +677,20 @@ fqs_worker_main(Datum arg)
 				worker_retire("extension fqs is not installed");
 		}
 
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 fqs_naptime_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		{
+			TimestampTz pass_end = GetCurrentTimestamp();
+			long		since;
+
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 fqs_naptime_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			since = (long) ((GetCurrentTimestamp() - pass_end) / 1000);
+			if (since < WORKER_MIN_PASS_MS && since < fqs_naptime_ms)
+				(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 Min(WORKER_MIN_PASS_MS, fqs_naptime_ms) - since,
+								 PG_WAIT_EXTENSION);
+		}
 	}
 }
 
