@@ -11,6 +11,8 @@
  * receipt.  The receipt is the fencing token: commit, fail and extend only
  * act on the row while it still carries the caller's receipt, and a lease
  * that expired is requeued with receipt 0 before anyone can claim it again.
+ * A row carries a receipt (never 0 for callers) exactly while it is leased,
+ * so those statements find the row by its primary key and receipt alone.
  *
  * Statements are shaped to stay index-driven under a generic plan, whose
  * row estimate for LIMIT $n is 10% of the table: the rows to change are
@@ -420,8 +422,7 @@ Datum
 fqs_commit(PG_FUNCTION_ARGS)
 {
 	static FqsPlan plan = {
-		"DELETE FROM fqs.ready "
-		" WHERE id = $1 AND receipt = $2 AND lease_until IS NOT NULL "
+		"DELETE FROM fqs.ready WHERE id = $1 AND receipt = $2 "
 		"RETURNING gen, kid, seq, qid, attempt, claimed_at",
 		2, {INT8OID, INT8OID}
 	};
@@ -469,7 +470,7 @@ fqs_fail(PG_FUNCTION_ARGS)
 	static FqsPlan find = {
 		"SELECT r.attempt, q.max_attempts FROM fqs.ready r "
 		"  JOIN fqs.queue q ON q.qid = r.qid "
-		" WHERE r.id = $1 AND r.receipt = $2 AND r.lease_until IS NOT NULL "
+		" WHERE r.id = $1 AND r.receipt = $2 "
 		"   FOR UPDATE OF r",
 		2, {INT8OID, INT8OID}
 	};
@@ -540,7 +541,7 @@ fqs_extend_lease(PG_FUNCTION_ARGS)
 {
 	static FqsPlan plan = {
 		"UPDATE fqs.ready SET lease_until = pg_catalog.clock_timestamp() + $3 "
-		" WHERE id = $1 AND receipt = $2 AND lease_until IS NOT NULL "
+		" WHERE id = $1 AND receipt = $2 "
 		"RETURNING lease_until",
 		3, {INT8OID, INT8OID, INTERVALOID}
 	};

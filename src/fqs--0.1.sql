@@ -228,6 +228,25 @@ CREATE INDEX pen_order ON fqs.pen (qid, priority DESC, id);
 
 SELECT pg_catalog.pg_extension_config_dump('fqs.queue', '');
 
+/*
+ * The narrow tables churn (every claim updates, every commit deletes) but
+ * stay small, so vacuum them after a fixed number of dead rows instead of
+ * a share of the table: dead entries at the head of their indexes are what
+ * claim and mover scans step over.
+ */
+ALTER TABLE fqs.ready SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
+	autovacuum_analyze_scale_factor = 0.05);
+ALTER TABLE fqs.pen SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
+	autovacuum_analyze_scale_factor = 0.05);
+ALTER TABLE fqs.releasable SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE fqs.key_head SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE fqs.key_tail SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
+
 /* ---------------------------------------------------------------------
  * Public API (C)
  * --------------------------------------------------------------------- */

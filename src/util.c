@@ -39,7 +39,15 @@ fqs_exec(FqsPlan *plan, Datum *values, const char *nulls, long count)
 
 	if (plan->plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(plan->sql, plan->nargs, plan->argtypes);
+		/*
+		 * Always the generic plan: the statements are written to stay
+		 * index-driven under it, and a custom plan per call would cost more
+		 * than the statement (the plan cache keeps choosing custom plans
+		 * because the generic estimate for LIMIT $n grows with the table).
+		 */
+		SPIPlanPtr	p = SPI_prepare_cursor(plan->sql, plan->nargs,
+										   plan->argtypes,
+										   CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "fqs: SPI_prepare failed (%s) for: %s",
