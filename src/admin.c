@@ -119,7 +119,7 @@ fqs_create_queue(PG_FUNCTION_ARGS)
 		"VALUES ($1, $2, COALESCE($3, interval '30 seconds'), "
 		"        COALESCE($4, 5), COALESCE($5, 0), $6) "
 		"ON CONFLICT (name) DO NOTHING",
-		6, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID}
+		6, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID}, NULL
 	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
 	QueueOpts	o;
@@ -152,7 +152,7 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 		"  max_claimed = CASE WHEN $6 IS NULL THEN max_claimed "
 		"                     WHEN $6 = 0 THEN NULL ELSE $6 END "
 		"WHERE name = $1 RETURNING qid",
-		6, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID}
+		6, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID}, NULL
 	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
 	QueueOpts	o;
@@ -184,7 +184,7 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 		"    OR EXISTS (SELECT 1 FROM fqs.key_tail t "
 		"                 JOIN fqs.key_head h ON h.kid = t.kid "
 		"                WHERE t.qid = $1 AND t.last_seq > h.head_seq)",
-		1, {INT4OID}
+		1, {INT4OID}, NULL
 	};
 	static FqsPlan drop = {
 		"WITH a AS (DELETE FROM fqs.ready WHERE qid = $1), "
@@ -198,11 +198,11 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 		"i AS (DELETE FROM fqs.processed WHERE qid = $1), "
 		"j AS (DELETE FROM fqs.done WHERE qid = $1) "
 		"DELETE FROM fqs.queue WHERE qid = $1",
-		1, {INT4OID}
+		1, {INT4OID}, NULL
 	};
 	static FqsPlan lock = {
 		"SELECT qid FROM fqs.queue WHERE name = $1 FOR UPDATE",
-		1, {TEXTOID}
+		1, {TEXTOID}, NULL
 	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
 	bool		force = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
@@ -235,7 +235,7 @@ admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 {
 	static FqsPlan plan = {
 		"UPDATE fqs.queue SET paused = $2 WHERE name = $1 RETURNING qid",
-		2, {TEXTOID, BOOLOID}
+		2, {TEXTOID, BOOLOID}, NULL
 	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
 	Datum		v[2];
@@ -288,7 +288,7 @@ fqs_rotate_generation(bool force)
 		"SELECT cur_gen, pg_catalog.now() - gen_started_at "
 		"       >= pg_catalog.make_interval(secs => $1 / 2.0) "
 		"  FROM fqs.meta FOR UPDATE",
-		1, {INT4OID}
+		1, {INT4OID}, NULL
 	};
 	static FqsPlan pinned = {
 		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE gen = $1) "
@@ -301,12 +301,12 @@ fqs_rotate_generation(bool force)
 		"                  WHERE gen = $1) "
 		"                >= pg_catalog.now() - "
 		"                   pg_catalog.make_interval(secs => $2), false)",
-		2, {INT4OID, INT4OID}
+		2, {INT4OID, INT4OID}, NULL
 	};
 	static FqsPlan advance = {
 		"WITH d AS (DELETE FROM fqs.dedup WHERE gen = $1) "
 		"UPDATE fqs.meta SET cur_gen = $1, gen_started_at = pg_catalog.now()",
-		1, {INT4OID}
+		1, {INT4OID}, NULL
 	};
 	static const char *const tables[] = {"message", "processed", "done"};
 	Oid			nsp = get_namespace_oid("fqs", false);
@@ -336,7 +336,7 @@ fqs_rotate_generation(bool force)
 		return -1;
 
 	/* table names are built from a generation number, never from input */
-	for (i = 0; i < lengthof(tables); i++)
+	for (i = 0; i < (int) lengthof(tables); i++)
 	{
 		Oid			relid;
 

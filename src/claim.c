@@ -76,7 +76,7 @@ fqs_requeue_concurrent(int32 qid, int32 max_attempts)
 		"UPDATE fqs.ready r "
 		"   SET lease_until = NULL, receipt = 0, last_error = 'lease expired' "
 		" WHERE r.id = ANY (ARRAY(SELECT id FROM exp)) AND r.attempt < $2",
-		3, {INT4OID, INT4OID, INT4OID}
+		3, {INT4OID, INT4OID, INT4OID}, NULL
 	};
 	Datum		v[3];
 	int			n;
@@ -110,15 +110,15 @@ claim_room(FqsQueue *q, int32 n, bool waiting)
 		"       EXISTS (SELECT 1 FROM fqs.ready "
 		"                WHERE qid = $1 AND lease_until IS NULL "
 		"                  AND visible_at <= pg_catalog.clock_timestamp())",
-		1, {INT4OID}
+		1, {INT4OID}, NULL
 	};
 	static FqsPlan lock = {
 		"SELECT pg_catalog.pg_advisory_xact_lock($1, $2), true",
-		2, {INT4OID, INT4OID}
+		2, {INT4OID, INT4OID}, NULL
 	};
 	static FqsPlan trylock = {
 		"SELECT true, pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-		2, {INT4OID, INT4OID}
+		2, {INT4OID, INT4OID}, NULL
 	};
 	Datum		v[2];
 	bool		isnull;
@@ -180,7 +180,7 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		"  CROSS JOIN LATERAL (SELECT fifo_key FROM fqs.key_head h "
 		"                       WHERE h.kid = u.kid OFFSET 0) h "
 		" ORDER BY u.priority DESC, u.id",
-		3, {INT4OID, INT4OID, INTERVALOID}
+		3, {INT4OID, INT4OID, INTERVALOID}, NULL
 	};
 	Datum		v[3];
 	int			rows;
@@ -373,7 +373,7 @@ claim_diagnose(int64 id, int64 receipt, bool either_stage)
 		"       EXISTS (SELECT 1 FROM fqs.processed WHERE id = $1), "
 		"       EXISTS (SELECT 1 FROM fqs.dead WHERE id = $1), "
 		"       EXISTS (SELECT 1 FROM fqs.message WHERE id = $1)",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	Datum		v[1];
 	bool		isnull;
@@ -424,7 +424,7 @@ fqs_commit(PG_FUNCTION_ARGS)
 	static FqsPlan plan = {
 		"DELETE FROM fqs.ready WHERE id = $1 AND receipt = $2 "
 		"RETURNING gen, kid, seq, qid, attempt, claimed_at",
-		2, {INT8OID, INT8OID}
+		2, {INT8OID, INT8OID}, NULL
 	};
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
 	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
@@ -472,7 +472,7 @@ fqs_fail(PG_FUNCTION_ARGS)
 		"  JOIN fqs.queue q ON q.qid = r.qid "
 		" WHERE r.id = $1 AND r.receipt = $2 "
 		"   FOR UPDATE OF r",
-		2, {INT8OID, INT8OID}
+		2, {INT8OID, INT8OID}, NULL
 	};
 	static FqsPlan kill = {
 		"WITH g AS (DELETE FROM fqs.ready WHERE id = $1 "
@@ -481,13 +481,13 @@ fqs_fail(PG_FUNCTION_ARGS)
 		"  (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
 		"SELECT id, qid, kid, seq, gen, 'concurrent', attempt, $2, "
 		"       pg_catalog.clock_timestamp() FROM g",
-		2, {INT8OID, TEXTOID}
+		2, {INT8OID, TEXTOID}, NULL
 	};
 	static FqsPlan retry = {
 		"UPDATE fqs.ready SET lease_until = NULL, receipt = 0, "
 		"       visible_at = pg_catalog.clock_timestamp() + $2, last_error = $3 "
 		" WHERE id = $1 RETURNING qid",
-		3, {INT8OID, INTERVALOID, TEXTOID}
+		3, {INT8OID, INTERVALOID, TEXTOID}, NULL
 	};
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
 	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
@@ -543,7 +543,7 @@ fqs_extend_lease(PG_FUNCTION_ARGS)
 		"UPDATE fqs.ready SET lease_until = pg_catalog.clock_timestamp() + $3 "
 		" WHERE id = $1 AND receipt = $2 "
 		"RETURNING lease_until",
-		3, {INT8OID, INT8OID, INTERVALOID}
+		3, {INT8OID, INT8OID, INTERVALOID}, NULL
 	};
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
 	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");

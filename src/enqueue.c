@@ -109,7 +109,7 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 	static FqsPlan reserve = {
 		"UPDATE fqs.key_tail SET last_seq = last_seq + $3 "
 		" WHERE qid = $1 AND fifo_key = $2 RETURNING kid, last_seq",
-		3, {INT4OID, TEXTOID, INT8OID}
+		3, {INT4OID, TEXTOID, INT8OID}, NULL
 	};
 	static FqsPlan newkey = {
 		"WITH t AS ("
@@ -121,7 +121,7 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 		"h AS (INSERT INTO fqs.key_head (kid, qid, fifo_key) "
 		"      SELECT kid, $1, $2 FROM t WHERE inserted) "
 		"SELECT kid, last_seq FROM t",
-		3, {INT4OID, TEXTOID, INT8OID}
+		3, {INT4OID, TEXTOID, INT8OID}, NULL
 	};
 	/* the same insert, into the ready set or (breaker open) into the pen */
 #define ENQ_INSERT_SQL(target) \
@@ -140,12 +140,12 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 	static FqsPlan insert_ready = {
 		ENQ_INSERT_SQL("fqs.ready"),
 		9, {INT4OID, INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID,
-		INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID}
+		INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID}, NULL
 	};
 	static FqsPlan insert_pen = {
 		ENQ_INSERT_SQL("fqs.pen"),
 		9, {INT4OID, INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID,
-		INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID}
+		INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID}, NULL
 	};
 	EnqItem    *items = palloc(sizeof(EnqItem) * n);
 	Datum	   *kids = palloc(sizeof(Datum) * n);
@@ -234,11 +234,11 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 	static FqsPlan dedup_ins = {
 		"INSERT INTO fqs.dedup (qid, dedup_id, id, gen) VALUES ($1, $2, $3, $4) "
 		"ON CONFLICT DO NOTHING",
-		4, {INT4OID, TEXTOID, INT8OID, INT4OID}
+		4, {INT4OID, TEXTOID, INT8OID, INT4OID}, NULL
 	};
 	static FqsPlan dedup_get = {
 		"SELECT id FROM fqs.dedup WHERE qid = $1 AND dedup_id = $2",
-		2, {INT4OID, TEXTOID}
+		2, {INT4OID, TEXTOID}, NULL
 	};
 	char	   *qname = fqs_check_queue_name(fcinfo, 0);
 	text	   *payload;

@@ -51,7 +51,7 @@ seq_make_releasable(int64 kid, int32 qid)
 	static FqsPlan plan = {
 		"INSERT INTO fqs.releasable (kid, qid, visible_at) "
 		"VALUES ($1, $2, pg_catalog.clock_timestamp()) ON CONFLICT (kid) DO NOTHING",
-		2, {INT8OID, INT4OID}
+		2, {INT8OID, INT4OID}, NULL
 	};
 	Datum		v[2];
 
@@ -74,16 +74,16 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
 	static FqsPlan done = {
 		"INSERT INTO fqs.done (gen, id, qid, kid, seq, done_at, skip_reason) "
 		"VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp(), $6)",
-		6, {INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, TEXTOID}
+		6, {INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, TEXTOID}, NULL
 	};
 	static FqsPlan next = {
 		"SELECT id, gen, skip_reason FROM fqs.processed "
 		" WHERE kid = $1 AND seq = $2",
-		2, {INT8OID, INT8OID}
+		2, {INT8OID, INT8OID}, NULL
 	};
 	static FqsPlan head = {
 		"UPDATE fqs.key_head SET head_seq = $2 WHERE kid = $1",
-		2, {INT8OID, INT8OID}
+		2, {INT8OID, INT8OID}, NULL
 	};
 	Datum		v[6];
 	char		nulls[6] = "      ";
@@ -144,17 +144,17 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 		"   skip_reason, claimed_at) "
 		"VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.clock_timestamp(), $7, $8, $9)",
 		9, {INT4OID, INT8OID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID,
-		TEXTOID, TIMESTAMPTZOID}
+		TEXTOID, TIMESTAMPTZOID}, NULL
 	};
 	/* commits only exclude completes (FOR UPDATE), not each other */
 	static FqsPlan lock_share = {
 		"SELECT head_seq FROM fqs.key_head WHERE kid = $1 FOR KEY SHARE",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	/* a skip may move the head itself */
 	static FqsPlan lock_excl = {
 		"SELECT head_seq FROM fqs.key_head WHERE kid = $1 FOR UPDATE",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	Datum		v[9];
 	char		nulls[9] = "         ";
@@ -228,7 +228,7 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 		"       visible_at = pg_catalog.clock_timestamp(), last_error = 'lease expired' "
 		" WHERE r.kid = ANY (ARRAY(SELECT kid FROM exp)) "
 		"   AND r.head_attempts < $2",
-		3, {INT4OID, INT4OID, INT4OID}
+		3, {INT4OID, INT4OID, INT4OID}, NULL
 	};
 	Datum		v[3];
 	int			n;
@@ -261,11 +261,11 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		" WHERE r.qid = $1 AND r.lease_until IS NULL "
 		"   AND r.visible_at <= pg_catalog.clock_timestamp() "
 		" ORDER BY r.visible_at, r.kid LIMIT 1 FOR UPDATE SKIP LOCKED",
-		1, {INT4OID}
+		1, {INT4OID}, NULL
 	};
 	static FqsPlan head = {
 		"SELECT head_seq, fifo_key FROM fqs.key_head WHERE kid = $1",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	static FqsPlan run = {
 		"SELECT p.id, p.seq, p.skip_reason IS NOT NULL, "
@@ -278,7 +278,7 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		"                       WHERE m.gen = p.gen AND m.id = p.id "
 		"                      OFFSET 0) m "
 		" ORDER BY p.seq",
-		3, {INT8OID, INT8OID, INT4OID}
+		3, {INT8OID, INT8OID, INT4OID}, NULL
 	};
 	static FqsPlan hold = {
 		"UPDATE fqs.releasable "
@@ -288,11 +288,11 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		"       hold_ends = hold_ends || $3, "
 		"       claimed_at = pg_catalog.clock_timestamp() "
 		" WHERE kid = $1 RETURNING receipt, hold_ends",
-		3, {INT8OID, INTERVALOID, INT8OID}
+		3, {INT8OID, INTERVALOID, INT8OID}, NULL
 	};
 	static FqsPlan drop = {
 		"DELETE FROM fqs.releasable WHERE kid = $1",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	int			left = n;
 
@@ -407,7 +407,7 @@ fqs_seq_diagnose(int64 id, int64 receipt)
 		"       EXISTS (SELECT 1 FROM fqs.dead WHERE id = $1), "
 		"       EXISTS (SELECT 1 FROM fqs.processed WHERE id = $1), "
 		"       EXISTS (SELECT 1 FROM fqs.message WHERE id = $1)",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	Datum		v[1];
 	bool		isnull;
@@ -461,23 +461,23 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 	static FqsPlan find = {
 		"SELECT kid FROM fqs.releasable "
 		" WHERE receipt = $1 AND lease_until IS NOT NULL",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	static FqsPlan lockhead = {
 		"SELECT h.head_seq, h.qid, q.max_attempts "
 		"  FROM fqs.key_head h JOIN fqs.queue q ON q.qid = h.qid "
 		" WHERE h.kid = $1 FOR UPDATE OF h",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	static FqsPlan lockhold = {
 		"SELECT hold_upto, head_attempts FROM fqs.releasable "
 		" WHERE kid = $1 AND receipt = $2 AND lease_until IS NOT NULL "
 		"   FOR UPDATE",
-		2, {INT8OID, INT8OID}
+		2, {INT8OID, INT8OID}, NULL
 	};
 	static FqsPlan msg = {
 		"SELECT seq, gen FROM fqs.processed WHERE id = $1 AND kid = $2",
-		2, {INT8OID, INT8OID}
+		2, {INT8OID, INT8OID}, NULL
 	};
 	Datum		v[2];
 
@@ -534,11 +534,11 @@ seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
 		"       head_attempts = "
 		"         pg_catalog.cardinality(fqs.trim_holds(hold_ends, $2)), "
 		"       visible_at = pg_catalog.clock_timestamp() WHERE kid = $1",
-		2, {INT8OID, INT8OID}
+		2, {INT8OID, INT8OID}, NULL
 	};
 	static FqsPlan drop = {
 		"DELETE FROM fqs.releasable WHERE kid = $1",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	static FqsPlan go_on = {
 		"UPDATE fqs.releasable SET last_error = NULL, "
@@ -546,7 +546,7 @@ seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
 		"       head_attempts = "
 		"         pg_catalog.cardinality(fqs.trim_holds(hold_ends, $2)) "
 		" WHERE kid = $1",
-		2, {INT8OID, INT8OID}
+		2, {INT8OID, INT8OID}, NULL
 	};
 	Datum		v[2];
 
@@ -599,13 +599,13 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 		"  (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
 		"SELECT $2, g.qid, $1, $3, $4, 'sequential', g.head_attempts, $5, "
 		"       pg_catalog.clock_timestamp() FROM g",
-		5, {INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID}
+		5, {INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID}, NULL
 	};
 	static FqsPlan retry = {
 		"UPDATE fqs.releasable SET lease_until = NULL, receipt = 0, "
 		"       hold_upto = 0, visible_at = pg_catalog.clock_timestamp() + $2, "
 		"       last_error = $3 WHERE kid = $1",
-		3, {INT8OID, INTERVALOID, TEXTOID}
+		3, {INT8OID, INTERVALOID, TEXTOID}, NULL
 	};
 	SeqHold		h;
 	Datum		v[5];
@@ -648,7 +648,7 @@ fqs_seq_extend(int64 id, int64 receipt, Interval *lease)
 		"   AND h.kid = r.kid AND p.id = $1 AND p.kid = r.kid "
 		"   AND p.seq > h.head_seq AND p.seq <= r.hold_upto "
 		"RETURNING r.lease_until",
-		3, {INT8OID, INT8OID, INTERVALOID}
+		3, {INT8OID, INT8OID, INTERVALOID}, NULL
 	};
 	Datum		v[3];
 
@@ -668,11 +668,11 @@ seq_take_dead(int64 id, char *stage, int32 *qid, int64 *kid, int64 *seq,
 	static FqsPlan take = {
 		"DELETE FROM fqs.dead WHERE id = $1 "
 		"RETURNING stage = 'sequential', qid, kid, seq, gen, attempts",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	static FqsPlan exists = {
 		"SELECT 1 FROM fqs.message WHERE id = $1",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	Datum		v[1];
 	bool		isnull;
@@ -701,7 +701,7 @@ seq_lock_key(int64 kid)
 {
 	static FqsPlan plan = {
 		"SELECT head_seq FROM fqs.key_head WHERE kid = $1 FOR UPDATE",
-		1, {INT8OID}
+		1, {INT8OID}, NULL
 	};
 	Datum		v[1];
 
@@ -722,7 +722,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
 		"SELECT m.id, m.qid, m.kid, m.seq, m.gen, m.priority, pg_catalog.clock_timestamp() "
 		"  FROM fqs.message m WHERE m.gen = $1 AND m.id = $2",
-		2, {INT4OID, INT8OID}
+		2, {INT4OID, INT8OID}, NULL
 	};
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
 	char		stage;

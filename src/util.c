@@ -145,7 +145,7 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 		"SELECT q.qid, q.max_attempts, q.lease, q.paused, q.max_claimed, "
 		"       m.cur_gen, q.priority, q.breaker_open "
 		"  FROM fqs.queue q, fqs.meta m WHERE q.name = $1",
-		1, {TEXTOID}
+		1, {TEXTOID}, NULL
 	};
 	Datum		v[1];
 	bool		isnull;

@@ -422,13 +422,13 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 {
 	static FqsPlan has_pen = {
 		"SELECT EXISTS (SELECT 1 FROM fqs.pen WHERE qid = $1)",
-		1, {INT4OID}
+		1, {INT4OID}, NULL
 	};
 	static FqsPlan depth = {
 		"SELECT pg_catalog.count(*) FROM "
 		"  (SELECT 1 FROM fqs.ready WHERE qid = $1 AND lease_until IS NULL "
 		"    LIMIT $2) d",
-		2, {INT4OID, INT4OID}
+		2, {INT4OID, INT4OID}, NULL
 	};
 	static FqsPlan move = {
 		"WITH moved AS ("
@@ -440,16 +440,16 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 		"  RETURNING id, qid, kid, seq, gen, priority, visible_at) "
 		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
 		"SELECT id, qid, kid, seq, gen, priority, visible_at FROM moved",
-		2, {INT4OID, INT4OID}
+		2, {INT4OID, INT4OID}, NULL
 	};
 	static FqsPlan trylock = {
 		"SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-		2, {INT4OID, INT4OID}
+		2, {INT4OID, INT4OID}, NULL
 	};
 	static FqsPlan breaker = {
 		"UPDATE fqs.queue SET breaker_open = $2, "
 		"       breaker_changed_at = pg_catalog.now() WHERE qid = $1",
-		2, {INT4OID, BOOLOID}
+		2, {INT4OID, BOOLOID}, NULL
 	};
 	Datum		v[2];
 	bool		isnull;
@@ -553,7 +553,7 @@ worker_tick(bool use_seen)
 		"SELECT qid, name, max_attempts, "
 		"       COALESCE(max_ready, $1), breaker_open "
 		"  FROM fqs.queue ORDER BY qid",
-		1, {INT4OID}
+		1, {INT4OID}, NULL
 	};
 	Datum		v[1];
 	SPITupleTable *qt;
