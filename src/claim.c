@@ -50,6 +50,26 @@ PG_FUNCTION_INFO_V1(fqs_extend_lease);
 
 
 /*
+ * Run a requeue statement of either stage: parameters (qid, max_attempts,
+ * fqs.reaper_batch), returns the rows put back, whose waiting claimers are
+ * woken at commit.
+ */
+int
+fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts, int stage)
+{
+	Datum		v[3];
+	int			n;
+
+	v[0] = Int32GetDatum(qid);
+	v[1] = Int32GetDatum(max_attempts);
+	v[2] = Int32GetDatum(fqs_reaper_batch);
+	n = fqs_exec(plan, v, NULL, 0);
+	if (n > 0)
+		fqs_wake_at_commit(qid, stage);
+	return n;
+}
+
+/*
  * Give expired leases of queue qid back to the ready state, or to dead once
  * they have had max_attempts deliveries.  At most fqs.reaper_batch per
  * call; returns how many went back to ready (their claimers are woken at
@@ -78,16 +98,7 @@ fqs_requeue_concurrent(int32 qid, int32 max_attempts)
 		" WHERE r.id = ANY (ARRAY(SELECT id FROM exp)) AND r.attempt < $2",
 		3, {INT4OID, INT4OID, INT4OID}, NULL
 	};
-	Datum		v[3];
-	int			n;
-
-	v[0] = Int32GetDatum(qid);
-	v[1] = Int32GetDatum(max_attempts);
-	v[2] = Int32GetDatum(fqs_reaper_batch);
-	n = fqs_exec(&plan, v, NULL, 0);
-	if (n > 0)
-		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
-	return n;
+	return fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_CONCURRENT);
 }
 
 /*

@@ -166,6 +166,8 @@ extern bool fqs_seq_fail(int64 id, int64 receipt, Datum err,
 						 Interval *retry_after, const char **outcome);
 extern bool fqs_seq_extend(int64 id, int64 receipt, Interval *lease);
 extern void fqs_seq_diagnose(int64 id, int64 receipt);
+extern int	fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts,
+							int stage);
 extern int	fqs_requeue_concurrent(int32 qid, int32 max_attempts);
 extern int	fqs_requeue_sequential(int32 qid, int32 max_attempts);
 extern TimestampTz fqs_wait_deadline(Interval *wait);

@@ -230,16 +230,7 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 		"   AND r.head_attempts < $2",
 		3, {INT4OID, INT4OID, INT4OID}, NULL
 	};
-	Datum		v[3];
-	int			n;
-
-	v[0] = Int32GetDatum(qid);
-	v[1] = Int32GetDatum(max_attempts);
-	v[2] = Int32GetDatum(fqs_reaper_batch);
-	n = fqs_exec(&plan, v, NULL, 0);
-	if (n > 0)
-		fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
-	return n;
+	return fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_SEQUENTIAL);
 }
 
 /*
