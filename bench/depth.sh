@@ -156,21 +156,7 @@ check_fingerprint() {
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$RUN/run.log" >&2; }
 
-running() { [ -f "$PGDATA/PG_VERSION" ] && as_owner "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
-
-stop_cluster() {
-  if running; then as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null || true; fi
-}
-
-cleanup() {
-  local rc=$?
-  if [ "$KEEP" = 1 ]; then
-    echo "KEEP=1: cluster left running: $PGBIN/psql -h $SOCK -p $PORT -U postgres -d $DB" >&2
-  else
-    stop_cluster
-  fi
-  exit $rc
-}
+. "$(dirname "$0")/lib/cluster.sh"
 
 start_cluster() {
   mkdir -p "$BASE"
@@ -468,21 +454,26 @@ LOADTIME=$(secs "$T_START" "$T_LOADED")
 SUMMARY_HEAD="Median of $REPEAT round(s) of ${DURATION}-second runs:"
 RATIO_HEAD="Ratio D=$DMAX / D=$DMIN of those medians:"
 
+# the result tables, printed to the terminal and into the results file
+print_tables() {
+  echo "$SUMMARY_HEAD"
+  echo
+  echo "$TABLE"
+  echo
+  echo "$RATIO_HEAD"
+  echo
+  echo "$RATIOS"
+  echo
+  echo "All runs:"
+  echo
+  echo "$RUNS_TABLE"
+  echo
+}
+
 echo
 echo "fqs depth benchmark $STAMP  ($PGVER; $(nproc) cores; synchronous_commit=$SYNC_COMMIT during runs; PRELOAD=$PRELOAD; concurrent-stage max_ready=$MAX_READY)"
 echo
-echo "$SUMMARY_HEAD"
-echo
-echo "$TABLE"
-echo
-echo "$RATIO_HEAD"
-echo
-echo "$RATIOS"
-echo
-echo "All runs:"
-echo
-echo "$RUNS_TABLE"
-echo
+print_tables
 echo "Loading (${LOADTIME} s in all, cluster start included):"
 echo "$LOADS"
 echo
@@ -519,18 +510,7 @@ OUT="$REPO/bench/results/depth-$(date +%Y-%m-%d).md"
   echo "not complete (sequential); host load = 1-minute load average at the end of the run (this run's own 4 clients and"
   echo "backends included; well above ~4 on 2 cores means other work competed for the CPUs)."
   echo
-  echo "$SUMMARY_HEAD"
-  echo
-  echo "$TABLE"
-  echo
-  echo "$RATIO_HEAD"
-  echo
-  echo "$RATIOS"
-  echo
-  echo "All runs:"
-  echo
-  echo "$RUNS_TABLE"
-  echo
+  print_tables
   echo "Loading (synchronous_commit=off, fqs_enqueue_batch of $CHUNK, claim+commit in batches of $CLAIM_BATCH; ${LOADTIME} s in all):"
   echo
   echo "$LOADS"

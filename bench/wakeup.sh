@@ -132,19 +132,7 @@ fqs_fingerprint() {
   cat "$("$PGBIN/pg_config" --pkglibdir)/fqs.so" "$("$PGBIN/pg_config" --sharedir)"/extension/fqs* 2>/dev/null | md5sum | cut -c1-12
 }
 
-running() { [ -f "$PGDATA/PG_VERSION" ] && as_owner "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
-stop_cluster() {
-  if running; then as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null || true; fi
-}
-cleanup() {
-  local rc=$?
-  if [ "$KEEP" = 1 ]; then
-    echo "KEEP=1: cluster left running: $PGBIN/psql -h $SOCK -p $PORT -U postgres -d $DB" >&2
-  else
-    stop_cluster
-  fi
-  exit $rc
-}
+. "$(dirname "$0")/lib/cluster.sh"
 
 start_cluster() {
   stop_cluster
