@@ -18,7 +18,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
 
 REGRESS = setup api errors sequential admin views wait privileges rotate
 REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
-ISOLATION = claim_skip_locked enqueue_order lost_release dead_head compose pen_mover
+ISOLATION = claim_skip_locked enqueue_order lost_release dead_head compose pen_mover max_claimed
 ISOLATION_OPTS = --inputdir=test/isolation --temp-config=test/fqs-noworker.conf --temp-instance=./tmp_check_iso
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
