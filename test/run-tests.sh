@@ -37,6 +37,14 @@ else
 	as() { bash -c "cd '$work' && $*"; }
 fi
 
+# the suites run in a copy without .git: hand the documentation check the
+# list of tracked files
+if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+	git -C "$top" ls-files >"$work/.tracked-files"
+	export FQS_TRACKED_FILES="$work/.tracked-files"
+	[ "$work" != "$top" ] && chown "$runner" "$work/.tracked-files"
+fi
+
 logdir=${FQS_TEST_LOGDIR:-$top/test/log}
 rm -rf "$logdir"
 mkdir -p "$logdir"
