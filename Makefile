@@ -7,7 +7,7 @@
 
 EXTENSION = fqs
 MODULE_big = fqs
-OBJS = src/fqs.o src/util.o src/shmem.o src/enqueue.o src/claim.o src/sequential.o src/admin.o src/worker.o
+OBJS = src/fqs.o src/util.o src/shmem.o src/enqueue.o src/claim.o src/sequential.o src/admin.o src/worker.o src/acl.o
 PGFILEDESC = "fqs - ordered two-stage message queue"
 
 DATA = $(wildcard src/fqs--*.sql)

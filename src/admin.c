@@ -65,7 +65,8 @@ admin_read_opts(FunctionCallInfo fcinfo, QueueOpts *o, bool alter)
 					 errmsg("max_ready must be zero or positive"),
 					 alter ? errhint("Use -1 to return to the default of fqs.max_ready.") : 0));
 	}
-	o->lease = fqs_check_interval(fcinfo, 2, "lease", false);
+	o->lease = fqs_check_interval(fcinfo, 2, "lease", false,
+								  fqs_max_lease_s, "fqs.max_lease");
 	if (!PG_ARGISNULL(3))
 	{
 		o->has_max_attempts = true;
@@ -113,6 +114,7 @@ admin_opts_params(QueueOpts *o, Datum *v, char *nulls)
 Datum
 fqs_create_queue(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	static FqsPlan plan = {
 		"INSERT INTO fqs.queue "
 		"  (name, max_ready, lease, max_attempts, priority, max_claimed) "
@@ -130,18 +132,20 @@ fqs_create_queue(PG_FUNCTION_ARGS)
 	v[0] = CStringGetTextDatum(name);
 	admin_opts_params(&o, v, nulls);
 
-	SPI_connect();
+	fqs_call_begin(&call);
+	fqs_check_right(0, FQS_RIGHT_ALL, "*");
 	if (fqs_exec(&plan, v, nulls, 0) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("queue \"%s\" already exists", name)));
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
 
 Datum
 fqs_alter_queue(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	static FqsPlan plan = {
 		"UPDATE fqs.queue SET "
 		"  max_ready = CASE WHEN $2 IS NULL THEN max_ready "
@@ -163,20 +167,23 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 	v[0] = CStringGetTextDatum(name);
 	admin_opts_params(&o, v, nulls);
 
-	SPI_connect();
+	fqs_call_begin(&call);
 	if (fqs_exec(&plan, v, nulls, 0) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
+	/* a refusal rolls the change back */
+	fqs_check_right(fqs_getint32(0, 1), FQS_RIGHT_ALL, name);
 	/* new limits: claimers and the mover look again */
 	fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_CONCURRENT);
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
 
 Datum
 fqs_drop_queue(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	static FqsPlan busy = {
 		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE qid = $1) "
 		"    OR EXISTS (SELECT 1 FROM fqs.dead WHERE qid = $1) "
@@ -196,7 +203,8 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 		"g AS (DELETE FROM fqs.key_head WHERE qid = $1), "
 		"h AS (DELETE FROM fqs.message WHERE qid = $1), "
 		"i AS (DELETE FROM fqs.processed WHERE qid = $1), "
-		"j AS (DELETE FROM fqs.done WHERE qid = $1) "
+		"j AS (DELETE FROM fqs.done WHERE qid = $1), "
+		"k AS (DELETE FROM fqs.grants WHERE qid = $1) "
 		"DELETE FROM fqs.queue WHERE qid = $1",
 		1, {INT4OID}, NULL
 	};
@@ -209,13 +217,16 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 	Datum		v[1];
 	bool		isnull;
 
-	SPI_connect();
+	fqs_call_begin(&call);
+	/* wait for enqueues in flight; later ones will not find the queue */
+	fqs_lock_queue_name(name, AccessExclusiveLock);
 	v[0] = CStringGetTextDatum(name);
 	if (fqs_exec(&lock, v, NULL, 0) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
 	v[0] = fqs_getdatum(0, 1, &isnull);
+	fqs_check_right(DatumGetInt32(v[0]), FQS_RIGHT_ALL, name);
 	if (!force)
 	{
 		fqs_exec(&busy, v, NULL, 1);
@@ -226,13 +237,14 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 					 errhint("Finish them first, or use fqs_drop_queue(queue, force => true) to discard them.")));
 	}
 	fqs_exec(&drop, v, NULL, 0);
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
 
 static void
 admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 {
+	FqsCall		call;
 	static FqsPlan plan = {
 		"UPDATE fqs.queue SET paused = $2 WHERE name = $1 RETURNING qid",
 		2, {TEXTOID, BOOLOID}, NULL
@@ -242,18 +254,19 @@ admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 
 	v[0] = CStringGetTextDatum(name);
 	v[1] = BoolGetDatum(paused);
-	SPI_connect();
+	fqs_call_begin(&call);
 	if (fqs_exec(&plan, v, NULL, 0) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
+	fqs_check_right(fqs_getint32(0, 1), FQS_RIGHT_ALL, name);
 	if (!paused)
 	{
 		/* waiting claimers of both stages look again */
 		fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_CONCURRENT);
 		fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_SEQUENTIAL);
 	}
-	SPI_finish();
+	fqs_call_end(&call);
 }
 
 Datum
@@ -284,11 +297,16 @@ fqs_resume(PG_FUNCTION_ARGS)
 int32
 fqs_rotate_generation(bool force)
 {
+	/* the row is made by the first rotation (see the install script) */
+	static FqsPlan init = {
+		"INSERT INTO fqs.meta (onerow, cur_gen, gen_started_at) "
+		"VALUES (true, 0, pg_catalog.now()) ON CONFLICT DO NOTHING",
+		0, {InvalidOid}, NULL
+	};
 	static FqsPlan meta = {
-		"SELECT cur_gen, pg_catalog.now() - gen_started_at "
-		"       >= pg_catalog.make_interval(secs => $1 / 2.0) "
+		"SELECT cur_gen, pg_catalog.now() - gen_started_at >= $1 "
 		"  FROM fqs.meta FOR UPDATE",
-		1, {INT4OID}, NULL
+		1, {INTERVALOID}, NULL
 	};
 	static FqsPlan pinned = {
 		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE gen = $1) "
@@ -298,10 +316,8 @@ fqs_rotate_generation(bool force)
 		"                 JOIN fqs.key_head h ON h.kid = m.kid "
 		"                WHERE m.gen = $1 AND m.seq > h.head_seq), "
 		"       COALESCE((SELECT pg_catalog.max(done_at) FROM fqs.done "
-		"                  WHERE gen = $1) "
-		"                >= pg_catalog.now() - "
-		"                   pg_catalog.make_interval(secs => $2), false)",
-		2, {INT4OID, INT4OID}, NULL
+		"                  WHERE gen = $1) >= pg_catalog.now() - $2, false)",
+		2, {INT4OID, INTERVALOID}, NULL
 	};
 	static FqsPlan advance = {
 		"WITH d AS (DELETE FROM fqs.dedup WHERE gen = $1) "
@@ -315,26 +331,20 @@ fqs_rotate_generation(bool force)
 	int32		next;
 	char		sql[256];
 	int			i;
+	Interval	retention;
+	Interval	half;
 
-	v[0] = Int32GetDatum(fqs_retention_s);
+	/* intervals are computed here: no operator is left to resolve */
+	memset(&retention, 0, sizeof(retention));
+	retention.time = (int64) fqs_retention_s * USECS_PER_SEC;
+	half = retention;
+	half.time /= 2;
+	fqs_exec(&init, NULL, NULL, 0);
+	v[0] = IntervalPGetDatum(&half);
 	fqs_exec(&meta, v, NULL, 0);
 	next = (fqs_getint32(0, 1) + 1) % FQS_GENERATIONS;
 	if (!force && !DatumGetBool(fqs_getdatum(0, 2, &isnull)))
 		return -1;
-	v[0] = Int32GetDatum(next);
-	v[1] = Int32GetDatum(fqs_retention_s);
-	fqs_exec(&pinned, v, NULL, 1);
-	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
-	{
-		ereport(NOTICE,
-				(errmsg("fqs: generation %d still holds unfinished messages; not rotating",
-						next),
-				 errhint("Look for stuck keys in fqs_queues and fqs_dead_messages.")));
-		return -1;
-	}
-	if (!force && DatumGetBool(fqs_getdatum(0, 2, &isnull)))
-		return -1;
-
 	/* table names are built from a generation number, never from input */
 	for (i = 0; i < (int) lengthof(tables); i++)
 	{
@@ -352,6 +362,26 @@ fqs_rotate_generation(bool force)
 			return -1;
 		}
 	}
+	/*
+	 * Only now, holding the generation exclusively, is the look for
+	 * unfinished messages final: an enqueue that still wrote into it has
+	 * committed (its rows are seen) or has not started writing.
+	 */
+	v[0] = Int32GetDatum(next);
+	v[1] = IntervalPGetDatum(&retention);
+	fqs_exec(&pinned, v, NULL, 1);
+	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+	{
+		ereport(NOTICE,
+				(errmsg("fqs: generation %d still holds unfinished messages; not rotating",
+						next),
+				 errhint("Look for stuck keys in fqs_queues and fqs_dead_messages.")));
+		return -1;
+	}
+	if (!force && DatumGetBool(fqs_getdatum(0, 2, &isnull)))
+		return -1;
+	v[0] = Int32GetDatum(next);
+
 	snprintf(sql, sizeof(sql),
 			 "TRUNCATE fqs.message_%d, fqs.processed_%d, fqs.done_%d",
 			 next, next, next);
@@ -367,12 +397,14 @@ fqs_rotate_generation(bool force)
 Datum
 fqs_rotate(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	bool		force = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
 	int32		gen;
 
-	SPI_connect();
+	fqs_call_begin(&call);
+	fqs_check_right(0, FQS_RIGHT_ALL, "*");
 	gen = fqs_rotate_generation(force);
-	SPI_finish();
+	fqs_call_end(&call);
 	if (gen < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(gen);

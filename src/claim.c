@@ -41,6 +41,7 @@
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(fqs_claim);
 PG_FUNCTION_INFO_V1(fqs_claim_any);
@@ -102,8 +103,8 @@ fqs_requeue_concurrent(int32 qid, int32 max_attempts)
 }
 
 /*
- * With max_claimed set, claimers of the queue serialise on an advisory
- * lock held to the end of their transaction, count the live leases and
+ * With max_claimed set, claimers of the queue serialise on a lock of
+ * fqs's own (FQS_LOCK_CLAIM) held to the end of their transaction, count the live leases and
  * claim only what is left.  Returns the number still allowed.
  *
  * The lock is taken only when a look without it finds both room and work,
@@ -123,14 +124,6 @@ claim_room(FqsQueue *q, int32 n, bool waiting)
 		"                  AND visible_at <= pg_catalog.clock_timestamp())",
 		1, {INT4OID}, NULL
 	};
-	static FqsPlan lock = {
-		"SELECT pg_catalog.pg_advisory_xact_lock($1, $2), true",
-		2, {INT4OID, INT4OID}, NULL
-	};
-	static FqsPlan trylock = {
-		"SELECT true, pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-		2, {INT4OID, INT4OID}, NULL
-	};
 	Datum		v[2];
 	bool		isnull;
 	int64		busy;
@@ -141,10 +134,7 @@ claim_room(FqsQueue *q, int32 n, bool waiting)
 		!DatumGetBool(fqs_getdatum(0, 2, &isnull)))
 		return 0;
 
-	v[0] = Int32GetDatum(FQS_LOCK_CLASS_CLAIM);
-	v[1] = Int32GetDatum(q->qid);
-	fqs_exec(waiting ? &trylock : &lock, v, NULL, 1);
-	if (!DatumGetBool(fqs_getdatum(0, 2, &isnull)))
+	if (!fqs_lock(FQS_LOCK_CLAIM, (uint32) q->qid, ExclusiveLock, waiting))
 		return 0;				/* another claimer is at it */
 
 	v[0] = Int32GetDatum(q->qid);
@@ -171,7 +161,7 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		"WITH u AS ("
 		"  UPDATE fqs.ready r "
 		"     SET lease_until = pg_catalog.clock_timestamp() + $3, "
-		"         receipt = pg_catalog.nextval('fqs.receipt_seq'), "
+		"         receipt = fqs.receipt(), "
 		"         attempt = r.attempt + 1, claimed_at = pg_catalog.clock_timestamp() "
 		"   WHERE r.id = ANY (ARRAY("
 		"         SELECT id FROM fqs.ready "
@@ -234,21 +224,31 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 Datum
 fqs_claim_driver(FunctionCallInfo fcinfo, int stage, FqsClaimOnce claim_once_fn)
 {
+	FqsCall		call;
 	char	   *qname = fqs_check_queue_name(fcinfo, 0);
 	int32		n = fqs_check_n(fcinfo, 1);
-	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
-	Interval   *wait = fqs_check_interval(fcinfo, 3, "wait", true);
+	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false,
+										   fqs_max_lease_s, "fqs.max_lease");
+	Interval   *wait = fqs_check_interval(fcinfo, 3, "wait", true,
+										  fqs_max_wait_s, "fqs.max_wait");
 	TimestampTz deadline = fqs_wait_deadline(wait);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	FqsQueue	q;
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	fqs_call_begin(&call);
 	fqs_lookup_queue(qname, &q);
+	fqs_check_right(q.qid, FQS_RIGHT_CONSUME, qname);
 	if (deadline == 0)
 		claim_once_fn(&q, n, lease, false, rsinfo);
 	else
 	{
+		/* a long wait must not grow the backend: each look frees its memory */
+		MemoryContext look = AllocSetContextCreate(CurrentMemoryContext,
+												   "fqs waiting claim",
+												   ALLOCSET_SMALL_SIZES);
+		MemoryContext caller = MemoryContextSwitchTo(look);
+
 		fqs_wait_begin(q.qid, stage);
 		for (;;)
 		{
@@ -256,12 +256,14 @@ fqs_claim_driver(FunctionCallInfo fcinfo, int stage, FqsClaimOnce claim_once_fn)
 				q.claim_lock_held ||
 				!fqs_wait_sleep(q.qid, stage, deadline))
 				break;
+			MemoryContextReset(look);
 			/* settings (paused, max_claimed) may have changed meanwhile */
 			fqs_lookup_queue(qname, &q);
 		}
 		fqs_wait_end();
+		MemoryContextSwitchTo(caller);
 	}
-	SPI_finish();
+	fqs_call_end(&call);
 	return (Datum) 0;
 }
 
@@ -299,17 +301,22 @@ any_queue_cmp(const void *a, const void *b)
 Datum
 fqs_claim_any(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	ArrayType  *arr;
 	Datum	   *names;
 	bool	   *nulls;
 	int			nq;
 	int32		n = fqs_check_n(fcinfo, 1);
-	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
-	Interval   *wait = fqs_check_interval(fcinfo, 3, "wait", true);
+	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false,
+										   fqs_max_lease_s, "fqs.max_lease");
+	Interval   *wait = fqs_check_interval(fcinfo, 3, "wait", true,
+										  fqs_max_wait_s, "fqs.max_wait");
 	TimestampTz deadline = fqs_wait_deadline(wait);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	AnyQueue   *qs;
 	int			i;
+	MemoryContext look;
+	MemoryContext caller;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -326,16 +333,19 @@ fqs_claim_any(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("queues must name at least one queue")));
-	if (nq > FQS_MAX_BATCH)
+	if (nq > fqs_max_batch)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many queues (%d)", nq),
-				 errdetail("fqs_claim_any() takes at most %d queues.",
-						   FQS_MAX_BATCH)));
+				 errdetail("fqs_claim_any() takes at most fqs.max_batch (%d) queues.",
+						   fqs_max_batch)));
 	qs = palloc(sizeof(AnyQueue) * nq);
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	fqs_call_begin(&call);
+	look = AllocSetContextCreate(CurrentMemoryContext, "fqs_claim_any look",
+								 ALLOCSET_SMALL_SIZES);
+	caller = MemoryContextSwitchTo(look);
 	/* the database-wide variable: any queue of this database; prepare to
 	 * sleep before the first look, so that no wake falls in between */
 	if (deadline != 0)
@@ -345,14 +355,20 @@ fqs_claim_any(PG_FUNCTION_ARGS)
 		int			left = n;
 		bool		lock_held = false;
 
+		/* every look starts afresh: a long wait must not grow the backend */
+		MemoryContextReset(look);
+
 		for (i = 0; i < nq; i++)
 		{
+			char	   *name;
+
 			if (nulls[i])
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("queue name must not be null")));
-			fqs_lookup_queue(fqs_check_queue_text((text *) DatumGetPointer(names[i])),
-							 &qs[i].q);
+			name = fqs_check_queue_text((text *) DatumGetPointer(names[i]));
+			fqs_lookup_queue(name, &qs[i].q);
+			fqs_check_right(qs[i].q.qid, FQS_RIGHT_CONSUME, name);
 			qs[i].pos = i;
 		}
 		qsort(qs, nq, sizeof(AnyQueue), any_queue_cmp);
@@ -369,7 +385,8 @@ fqs_claim_any(PG_FUNCTION_ARGS)
 	}
 	if (deadline != 0)
 		fqs_wait_end();
-	SPI_finish();
+	MemoryContextSwitchTo(caller);
+	fqs_call_end(&call);
 	return (Datum) 0;
 }
 
@@ -390,6 +407,7 @@ claim_diagnose(int64 id, int64 receipt, bool either_stage)
 	bool		isnull;
 	Datum		leased;
 
+	fqs_check_message_visible(id);
 	v[0] = Int64GetDatum(id);
 	fqs_exec(&plan, v, NULL, 1);
 	leased = fqs_getdatum(0, 1, &isnull);
@@ -432,6 +450,7 @@ claim_diagnose(int64 id, int64 receipt, bool either_stage)
 Datum
 fqs_commit(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	static FqsPlan plan = {
 		"DELETE FROM fqs.ready WHERE id = $1 AND receipt = $2 "
 		"RETURNING gen, kid, seq, qid, attempt, claimed_at",
@@ -451,7 +470,7 @@ fqs_commit(PG_FUNCTION_ARGS)
 				 errdetail("fqs.max_payload_bytes is %d.",
 						   fqs_max_payload_bytes)));
 
-	SPI_connect();
+	fqs_call_begin(&call);
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	if (fqs_exec(&plan, v, NULL, 0) == 0)
@@ -461,6 +480,9 @@ fqs_commit(PG_FUNCTION_ARGS)
 		Datum		claimed_at = fqs_getdatum(0, 6, &isnull);
 		int32		qid = fqs_getint32(0, 4);
 
+		/* a refusal rolls the delete back */
+		fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
+
 		fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
 						   fqs_getint64(0, 3), id, qid,
 						   fqs_getint32(0, 5),
@@ -468,7 +490,7 @@ fqs_commit(PG_FUNCTION_ARGS)
 		/* a claim slot freed up (max_claimed) */
 		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 	}
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
 
@@ -478,8 +500,9 @@ fqs_commit(PG_FUNCTION_ARGS)
 Datum
 fqs_fail(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	static FqsPlan find = {
-		"SELECT r.attempt, q.max_attempts FROM fqs.ready r "
+		"SELECT r.attempt, q.max_attempts, r.qid FROM fqs.ready r "
 		"  JOIN fqs.queue q ON q.qid = r.qid "
 		" WHERE r.id = $1 AND r.receipt = $2 "
 		"   FOR UPDATE OF r",
@@ -502,7 +525,8 @@ fqs_fail(PG_FUNCTION_ARGS)
 	};
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
 	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
-	Interval   *after = fqs_check_interval(fcinfo, 3, "retry_after", true);
+	Interval   *after = fqs_check_interval(fcinfo, 3, "retry_after", true,
+										   fqs_max_delay_s, "fqs.max_delay");
 	Datum		err;
 	Datum		v[3];
 	const char *outcome;
@@ -515,13 +539,15 @@ fqs_fail(PG_FUNCTION_ARGS)
 				 errhint("Say why the message failed; it is kept as the message's last error.")));
 	err = PG_GETARG_DATUM(2);
 
-	SPI_connect();
+	fqs_call_begin(&call);
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	if (fqs_exec(&find, v, NULL, 0) == 1)
 	{
 		int32		attempt = fqs_getint32(0, 1);
 		int32		max_attempts = fqs_getint32(0, 2);
+
+		fqs_check_right(fqs_getint32(0, 3), FQS_RIGHT_CONSUME, NULL);
 
 		if (attempt >= max_attempts)
 		{
@@ -540,7 +566,7 @@ fqs_fail(PG_FUNCTION_ARGS)
 	}
 	else if (!fqs_seq_fail(id, receipt, err, after, &outcome))
 		claim_diagnose(id, receipt, true);
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_TEXT_P(cstring_to_text(outcome));
 }
 
@@ -550,15 +576,17 @@ fqs_fail(PG_FUNCTION_ARGS)
 Datum
 fqs_extend_lease(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	static FqsPlan plan = {
 		"UPDATE fqs.ready SET lease_until = pg_catalog.clock_timestamp() + $3 "
 		" WHERE id = $1 AND receipt = $2 "
-		"RETURNING lease_until",
+		"RETURNING lease_until, qid",
 		3, {INT8OID, INT8OID, INTERVALOID}, NULL
 	};
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
 	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
-	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false);
+	Interval   *lease = fqs_check_interval(fcinfo, 2, "lease", false,
+										   fqs_max_lease_s, "fqs.max_lease");
 	Datum		v[3];
 	Datum		until;
 	bool		isnull;
@@ -568,15 +596,17 @@ fqs_extend_lease(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("lease must not be null")));
-	SPI_connect();
+	fqs_call_begin(&call);
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	v[2] = IntervalPGetDatum(lease);
 	if (fqs_exec(&plan, v, NULL, 0) == 0 &&
 		!fqs_seq_extend(id, receipt, lease))
 		claim_diagnose(id, receipt, true);
+	/* a refusal rolls the extension back */
+	fqs_check_right(fqs_getint32(0, 2), FQS_RIGHT_CONSUME, NULL);
 	until = fqs_getdatum(0, 1, &isnull);
 	until = SPI_datumTransfer(until, true, sizeof(TimestampTz));
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_DATUM(until);
 }

@@ -231,6 +231,7 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 Datum
 fqs_enqueue(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	static FqsPlan dedup_ins = {
 		"INSERT INTO fqs.dedup (qid, dedup_id, id, gen) VALUES ($1, $2, $3, $4) "
 		"ON CONFLICT DO NOTHING",
@@ -250,6 +251,7 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 	FqsQueue	q;
 	int64		id;
 	Datum		deliver_at;
+	bool		has_deliver_at;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -268,10 +270,13 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 		hd = PG_GETARG_DATUM(3);
 	priority = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
 	pd = PointerGetDatum(payload);
-	deliver_at = PG_ARGISNULL(6) ? (Datum) 0 : PG_GETARG_DATUM(6);
+	has_deliver_at = fqs_check_deliver_at(fcinfo, 6);
+	deliver_at = has_deliver_at ? PG_GETARG_DATUM(6) : (Datum) 0;
 
-	SPI_connect();
+	fqs_call_begin(&call);
+	fqs_lock_queue_name(qname, AccessShareLock);
 	fqs_lookup_queue(qname, &q);
+	fqs_check_right(q.qid, FQS_RIGHT_PRODUCE, qname);
 
 	if (!PG_ARGISNULL(5))
 	{
@@ -295,17 +300,17 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 			if (fqs_exec(&dedup_get, v, NULL, 1) != 1)
 				elog(ERROR, "fqs: dedup row vanished");
 			id = fqs_getint64(0, 1);
-			SPI_finish();
+			fqs_call_end(&call);
 			PG_RETURN_INT64(id);
 		}
 		enqueue_many(&q, 1, &pd, &key, &hd, &hnull, priority,
-					 deliver_at, !PG_ARGISNULL(6), &id, true);
+					 deliver_at, has_deliver_at, &id, true);
 	}
 	else
 		enqueue_many(&q, 1, &pd, &key, &hd, &hnull, priority,
-					 deliver_at, !PG_ARGISNULL(6), &id, false);
+					 deliver_at, has_deliver_at, &id, false);
 
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_INT64(id);
 }
 
@@ -315,6 +320,7 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 Datum
 fqs_enqueue_batch(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	char	   *qname = fqs_check_queue_name(fcinfo, 0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ArrayType  *pa;
@@ -327,6 +333,7 @@ fqs_enqueue_batch(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	FqsQueue	q;
 	int			i;
+	bool		has_deliver_at;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -339,6 +346,12 @@ fqs_enqueue_batch(PG_FUNCTION_ARGS)
 				 errmsg("payloads must be a one-dimensional array")));
 	deconstruct_array(pa, TEXTOID, -1, false, TYPALIGN_INT,
 					  &payloads, &pnulls, &n);
+	if (n > fqs_max_batch)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("batch of %d messages is too large", n),
+				 errdetail("fqs.max_batch is %d.", fqs_max_batch),
+				 errhint("Split the batch, or have a superuser raise fqs.max_batch.")));
 	for (i = 0; i < n; i++)
 	{
 		if (pnulls[i])
@@ -428,14 +441,18 @@ fqs_enqueue_batch(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 
-	SPI_connect();
-	fqs_lookup_queue(qname, &q);
+	has_deliver_at = fqs_check_deliver_at(fcinfo, 4);
+	/* the ids outlive the SPI connection: allocate them before it */
 	ids = palloc(sizeof(int64) * Max(n, 1));
+	fqs_call_begin(&call);
+	fqs_lock_queue_name(qname, AccessShareLock);
+	fqs_lookup_queue(qname, &q);
+	fqs_check_right(q.qid, FQS_RIGHT_PRODUCE, qname);
 	if (n > 0)
 		enqueue_many(&q, n, payloads, keys, headers, hnulls, 0,
-					 PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4),
-					 !PG_ARGISNULL(4), ids, false);
-	SPI_finish();
+					 has_deliver_at ? PG_GETARG_DATUM(4) : (Datum) 0,
+					 has_deliver_at, ids, false);
+	fqs_call_end(&call);
 
 	for (i = 0; i < n; i++)
 	{

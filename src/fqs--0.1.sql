@@ -32,7 +32,6 @@ REVOKE ALL ON SCHEMA fqs FROM PUBLIC;
 CREATE SEQUENCE fqs.queue_id_seq AS integer;
 CREATE SEQUENCE fqs.message_id_seq;
 CREATE SEQUENCE fqs.key_id_seq;
-CREATE SEQUENCE fqs.receipt_seq;
 
 CREATE TABLE fqs.queue
 (
@@ -57,7 +56,11 @@ CREATE TABLE fqs.meta
 	cur_gen		integer NOT NULL,
 	gen_started_at timestamptz NOT NULL
 );
-INSERT INTO fqs.meta VALUES (true, 0, pg_catalog.now());
+/*
+ * No row is inserted here: the first rotation inserts it, and until then
+ * the generation is 0.  So pg_restore, which runs this script and then
+ * restores the dumped row, finds no row in its way.
+ */
 
 CREATE TABLE fqs.key_tail
 (
@@ -226,7 +229,50 @@ CREATE TABLE fqs.pen
 );
 CREATE INDEX pen_order ON fqs.pen (qid, priority DESC, id);
 
+/*
+ * Per-queue privileges (fqs_grant, fqs_revoke): role may produce, consume
+ * or administer queue qid, or every queue when qid is 0.
+ */
+CREATE TABLE fqs.grants
+(
+	qid			integer NOT NULL,
+	role		regrole NOT NULL,	/* dumped and restored by name */
+	privilege	text NOT NULL CHECK (privilege IN ('produce', 'consume', 'admin')),
+	PRIMARY KEY (qid, role, privilege)
+);
+
+/*
+ * Everything that holds state is dumped by pg_dump, so that a restore
+ * brings back every message in its state, with its seq, key pointers,
+ * attempts, dedup ids and privileges, and the id sequences go on where
+ * they were.  Partitioned parents hold no rows: their partitions are
+ * dumped.
+ */
 SELECT pg_catalog.pg_extension_config_dump('fqs.queue', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.meta', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.key_tail', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.key_head', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.message_0', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.message_1', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.message_2', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.message_3', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.processed_0', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.processed_1', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.processed_2', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.processed_3', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.done_0', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.done_1', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.done_2', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.done_3', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.ready', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.releasable', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.dead', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.dedup', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.pen', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.grants', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.message_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fqs.key_id_seq', '');
 
 /*
  * The narrow tables churn (every claim updates, every commit deletes) but
@@ -259,7 +305,7 @@ CREATE FUNCTION fqs_create_queue(queue text,
 								 max_claimed integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_create_queue'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_alter_queue(queue text,
@@ -270,25 +316,25 @@ CREATE FUNCTION fqs_alter_queue(queue text,
 								max_claimed integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_alter_queue'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_drop_queue(queue text, force boolean DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_drop_queue'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_pause(queue text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_pause'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_resume(queue text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_resume'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_enqueue(queue text, payload text,
@@ -299,7 +345,7 @@ CREATE FUNCTION fqs_enqueue(queue text, payload text,
 							deliver_at timestamptz DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'fqs_enqueue'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_enqueue_batch(queue text, payloads text[],
@@ -308,7 +354,7 @@ CREATE FUNCTION fqs_enqueue_batch(queue text, payloads text[],
 								  deliver_at timestamptz DEFAULT NULL)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'fqs_enqueue_batch'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp ROWS 100;
 
 CREATE FUNCTION fqs_claim(queue text, n integer DEFAULT 1,
@@ -318,7 +364,7 @@ RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
 			   payload text, headers jsonb, attempt integer,
 			   enqueued_at timestamptz)
 AS 'MODULE_PATHNAME', 'fqs_claim'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp ROWS 10;
 
 CREATE FUNCTION fqs_claim_any(queues text[], n integer DEFAULT 1,
@@ -328,13 +374,13 @@ RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
 			   payload text, headers jsonb, attempt integer,
 			   enqueued_at timestamptz)
 AS 'MODULE_PATHNAME', 'fqs_claim_any'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp ROWS 10;
 
 CREATE FUNCTION fqs_commit(id bigint, receipt bigint, result text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_commit'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_claim_sequential(queue text, n integer DEFAULT 1,
@@ -344,44 +390,44 @@ RETURNS TABLE (id bigint, receipt bigint, fifo_key text, seq bigint,
 			   payload text, headers jsonb, attempt integer,
 			   enqueued_at timestamptz)
 AS 'MODULE_PATHNAME', 'fqs_claim_sequential'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp ROWS 10;
 
 CREATE FUNCTION fqs_complete(id bigint, receipt bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_complete'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_fail(id bigint, receipt bigint, error text,
 						 retry_after interval DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'fqs_fail'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_extend_lease(id bigint, receipt bigint, lease interval)
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'fqs_extend_lease'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_retry(id bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_retry'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_skip(id bigint, reason text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_skip'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_rotate(force boolean DEFAULT false)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'fqs_rotate'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 /* ---------------------------------------------------------------------
@@ -393,44 +439,23 @@ RETURNS TABLE (queue text, fifo_key text, seq bigint, state text,
 			   attempts integer, enqueued_at timestamptz,
 			   claimed_at timestamptz, committed_at timestamptz,
 			   completed_at timestamptz, last_error text)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT q.name, h.fifo_key, m.seq,
-		   CASE
-			 WHEN d.id IS NOT NULL THEN 'dead'
-			 WHEN dn.id IS NOT NULL AND dn.skip_reason IS NOT NULL THEN 'skipped'
-			 WHEN dn.id IS NOT NULL THEN 'done'
-			 WHEN r.id IS NOT NULL AND r.lease_until IS NOT NULL THEN 'claimed'
-			 WHEN r.id IS NOT NULL
-				  AND r.visible_at > pg_catalog.clock_timestamp() THEN 'delayed'
-			 WHEN r.id IS NOT NULL THEN 'ready'
-			 WHEN p.id IS NOT NULL AND rl.lease_until IS NOT NULL
-				  AND m.seq <= rl.hold_upto AND m.seq > h.head_seq THEN 'sequencing'
-			 WHEN p.id IS NOT NULL THEN 'processed'
-			 WHEN pn.id IS NOT NULL THEN 'pen'
-			 ELSE 'unknown'
-		   END,
-		   COALESCE(d.attempts,
-					CASE WHEN rl.kid IS NOT NULL AND m.seq = h.head_seq + 1
-						 THEN rl.head_attempts END,
-					r.attempt, p.attempts, 0),
-		   m.enqueued_at, COALESCE(r.claimed_at, p.claimed_at), p.committed_at, dn.done_at,
-		   COALESCE(d.last_error,
-					CASE WHEN rl.kid IS NOT NULL AND m.seq = h.head_seq + 1
-						 THEN rl.last_error END,
-					r.last_error, dn.skip_reason)
-	  FROM fqs.message m
-	  JOIN fqs.queue q ON q.qid = m.qid
-	  JOIN fqs.key_head h ON h.kid = m.kid
-	  LEFT JOIN fqs.dead d ON d.id = m.id
-	  LEFT JOIN fqs.ready r ON r.id = m.id
-	  LEFT JOIN fqs.processed p ON p.id = m.id
-	  LEFT JOIN fqs.done dn ON dn.id = m.id
-	  LEFT JOIN fqs.releasable rl ON rl.kid = m.kid
-	  LEFT JOIN fqs.pen pn ON pn.id = m.id
-	 WHERE m.id = $1
-$$;
+AS 'MODULE_PATHNAME', 'fqs_message_status'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+/* true when the current user may see queue qid (views filter with it) */
+CREATE FUNCTION fqs.may_see(qid integer, monitor boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'fqs_may_see'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp;
+
+/* a fresh, unguessable receipt: 63 random bits, never 0 */
+CREATE FUNCTION fqs.receipt()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fqs_receipt'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION fqs.receipt() FROM PUBLIC;
 
 /*
  * Every count comes from a narrow table or from the per-key pointers:
@@ -480,7 +505,8 @@ SELECT q.name AS queue,
 	  FROM fqs.key_tail t
 	  JOIN fqs.key_head h ON h.kid = t.kid
 	  JOIN fqs.message m ON m.kid = t.kid AND m.seq = h.head_seq + 1
-	 WHERE t.qid = q.qid AND t.last_seq > h.head_seq) o;
+	 WHERE t.qid = q.qid AND t.last_seq > h.head_seq) o
+ WHERE fqs.may_see(q.qid, true);
 
 CREATE VIEW fqs_dead_messages AS
 SELECT q.name AS queue, d.id, h.fifo_key, d.seq, d.stage, d.attempts,
@@ -488,13 +514,14 @@ SELECT q.name AS queue, d.id, h.fifo_key, d.seq, d.stage, d.attempts,
   FROM fqs.dead d
   JOIN fqs.queue q ON q.qid = d.qid
   JOIN fqs.key_head h ON h.kid = d.kid
-  LEFT JOIN fqs.message m ON m.id = d.id;
+  LEFT JOIN fqs.message m ON m.id = d.id
+ WHERE fqs.may_see(d.qid);
 
 /* Background workers (with shared_preload_libraries = 'fqs'). */
 CREATE FUNCTION fqs.start_worker()
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'fqs_start_worker'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION fqs.start_worker() FROM PUBLIC;
 
@@ -502,32 +529,60 @@ CREATE FUNCTION fqs_workers(OUT datname name, OUT pid integer,
 							OUT has_extension boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'fqs_workers'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION fqs_maintain()
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_maintain'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION fqs_grant(queue text, role regrole, privilege text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_grant'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION fqs_revoke(queue text, role regrole, privilege text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_revoke'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+/*
+ * Group roles for the common case: members of fqs_producer may produce
+ * to, fqs_consumer consume from, and fqs_admin administer every queue of
+ * a database that has fqs.  Roles belong to the cluster, not to the
+ * extension: they stay when it is dropped.
+ */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'fqs_producer') THEN
+		CREATE ROLE fqs_producer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'fqs_consumer') THEN
+		CREATE ROLE fqs_consumer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'fqs_admin') THEN
+		CREATE ROLE fqs_admin NOLOGIN;
+	END IF;
+END
+$$;
 
 /* ask the launcher for this database's worker now (NOTICE if not preloaded) */
 SELECT fqs.start_worker();
 
 /*
- * Privileges.  Internal tables are reached only through the API, whose
- * functions run as the extension's owner (SECURITY DEFINER, with a pinned
- * search_path).  Producers and consumers may call the message functions;
- * queue administration and operator actions are for the owner, who can
- * GRANT EXECUTE on them to an operator role.  The monitoring views are
- * for pg_monitor.
+ * Privileges.  Internal tables are reached only through the API.  Every
+ * API function checks the caller's right on the queue it touches
+ * (produce, consume or admin: fqs_grant, or membership in fqs_producer,
+ * fqs_consumer, fqs_admin; superusers and the extension's owner have all)
+ * and then runs its statements as the extension's owner, with a pinned
+ * search_path.  The views show the queues the caller may see; members of
+ * pg_monitor see every queue's counts in fqs_queues.
  */
 REVOKE ALL ON ALL TABLES IN SCHEMA fqs FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA fqs FROM PUBLIC;
-REVOKE ALL ON FUNCTION fqs_create_queue(text, integer, interval, integer, integer, integer),
-	fqs_alter_queue(text, integer, interval, integer, integer, integer),
-	fqs_drop_queue(text, boolean), fqs_pause(text), fqs_resume(text),
-	fqs_retry(bigint), fqs_skip(bigint, text), fqs_rotate(boolean),
-	fqs_maintain(), fqs_workers(), fqs.trim_holds(bigint[], bigint)
-	FROM PUBLIC;
-GRANT SELECT ON fqs_queues, fqs_dead_messages TO pg_monitor;
+REVOKE ALL ON FUNCTION fqs.trim_holds(bigint[], bigint) FROM PUBLIC;
+GRANT SELECT ON fqs_queues, fqs_dead_messages TO PUBLIC;

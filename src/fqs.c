@@ -30,6 +30,10 @@ int			fqs_reaper_batch = 1000;
 int			fqs_mover_batch = 1000;
 int			fqs_max_databases = 16;
 char	   *fqs_databases = NULL;
+int			fqs_max_batch = 10000;
+int			fqs_max_lease_s = 24 * 3600;
+int			fqs_max_delay_s = 30 * 24 * 3600;
+int			fqs_max_wait_s = 3600;
 
 void		_PG_init(void);
 
@@ -104,6 +108,54 @@ _PG_init(void)
 							1000000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	/*
+	 * Bounds on what one call may ask for, so that no role can starve the
+	 * others or park a key for good; only a superuser may raise them.
+	 */
+	DefineCustomIntVariable("fqs.max_batch",
+							"Largest n of a claim, batch enqueue or queue list.",
+							NULL,
+							&fqs_max_batch,
+							10000,
+							1,
+							1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fqs.max_lease",
+							"Longest lease a claim or lease extension may ask for.",
+							NULL,
+							&fqs_max_lease_s,
+							24 * 3600,
+							1,
+							INT_MAX / 1000,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fqs.max_delay",
+							"Longest delay of deliver_at and retry_after.",
+							NULL,
+							&fqs_max_delay_s,
+							30 * 24 * 3600,
+							0,
+							INT_MAX / 1000,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fqs.max_wait",
+							"Longest wait of a claim.",
+							NULL,
+							&fqs_max_wait_s,
+							3600,
+							0,
+							INT_MAX / 1000,
+							PGC_SUSET,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("fqs.databases",

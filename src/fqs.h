@@ -26,11 +26,10 @@
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
-/* Largest n accepted by the claim functions and batch enqueue. */
-#define FQS_MAX_BATCH		10000
 /* Largest fifo_key and dedup_id accepted, in bytes. */
 #define FQS_MAX_KEY_BYTES	1024
 /* Default backoff of fqs_fail: base * 2^(attempt-1), capped. */
@@ -44,9 +43,16 @@
 /* Without shared memory, a waiting claim polls this often. */
 #define FQS_POLL_MS			50
 
-/* advisory lock classes (first key; the second is the qid) */
-#define FQS_LOCK_CLASS_CLAIM	0x66717301
-#define FQS_LOCK_CLASS_MOVER	0x66717302
+/*
+ * fqs's own heavyweight locks: LOCKTAG_OBJECT tags whose class id is no
+ * catalog's, so that no SQL command (advisory locks included) can take
+ * them.  The object id is a qid or a hash of a queue name; the sub id says
+ * what the lock protects.
+ */
+#define FQS_LOCK_CLASSID		((Oid) 0x66717300)
+#define FQS_LOCK_CLAIM			1	/* max_claimed recount (qid) */
+#define FQS_LOCK_MOVER			2	/* one mover pass at a time (qid) */
+#define FQS_LOCK_QUEUE_NAME		3	/* enqueue (share) vs drop (name) */
 
 /* Stages, for wake-ups */
 #define FQS_STAGE_CONCURRENT	0
@@ -90,6 +96,22 @@ typedef struct FqsShared
 	FqsWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } FqsShared;
 
+/* Rights on a queue (acl.c); admin holds them all. */
+#define FQS_RIGHT_SEE		0	/* any right at all */
+#define FQS_RIGHT_PRODUCE	1
+#define FQS_RIGHT_CONSUME	2
+#define FQS_RIGHT_ALL		7
+
+/* One API call: its caller, and the identity it runs its statements as. */
+typedef struct FqsCall
+{
+	Oid			caller;
+	Oid			owner;
+	Oid			saved_user;
+	int			saved_sec;
+	struct FqsCall *outer;
+} FqsCall;
+
 /* What the API needs to know about a queue. */
 typedef struct FqsQueue
 {
@@ -114,6 +136,10 @@ extern int	fqs_reaper_batch;
 extern int	fqs_mover_batch;
 extern int	fqs_max_databases;
 extern char *fqs_databases;
+extern int	fqs_max_batch;
+extern int	fqs_max_lease_s;
+extern int	fqs_max_delay_s;
+extern int	fqs_max_wait_s;
 
 /* shmem.c */
 extern FqsShared *fqs_shared;
@@ -126,6 +152,13 @@ extern void fqs_wait_begin(int32 qid, int stage);
 extern bool fqs_wait_sleep(int32 qid, int stage, TimestampTz deadline);
 extern void fqs_wait_end(void);
 
+/* acl.c */
+extern void fqs_call_begin(FqsCall *c);
+extern void fqs_call_end(FqsCall *c);
+extern bool fqs_has_right(int32 qid, int right);
+extern void fqs_check_right(int32 qid, int right, const char *name);
+extern void fqs_check_message_visible(int64 id);
+
 /* admin.c */
 extern int32 fqs_rotate_generation(bool force);
 
@@ -136,6 +169,7 @@ extern void fqs_request_worker(Oid dboid);
 /* util.c */
 extern int	fqs_exec(FqsPlan *plan, Datum *values, const char *nulls,
 					 long count);
+extern SPITupleTable *fqs_take_tuptable(void);
 extern Datum fqs_getdatum(int row, int col, bool *isnull);
 extern int64 fqs_getint64(int row, int col);
 extern int32 fqs_getint32(int row, int col);
@@ -144,10 +178,14 @@ extern char *fqs_check_queue_text(text *t);
 extern void fqs_lookup_queue(const char *name, FqsQueue *q);
 extern int32 fqs_check_n(FunctionCallInfo fcinfo, int argno);
 extern Interval *fqs_check_interval(FunctionCallInfo fcinfo, int argno,
-									const char *what, bool allow_zero);
+									const char *what, bool allow_zero,
+									int max_s, const char *guc);
+extern bool fqs_check_deliver_at(FunctionCallInfo fcinfo, int argno);
 extern int64 fqs_arg_int64(FunctionCallInfo fcinfo, int argno,
 						   const char *what);
 extern void fqs_check_receipt(int64 receipt);
+extern bool fqs_lock(int what, uint32 objid, LOCKMODE mode, bool nowait);
+extern void fqs_lock_queue_name(const char *name, LOCKMODE mode);
 extern void fqs_raise_message_unknown(int64 id);
 extern Datum fqs_interval_datum(Interval *iv);
 extern Interval *fqs_backoff(int32 attempt);

@@ -38,6 +38,8 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(fqs_claim_sequential);
 PG_FUNCTION_INFO_V1(fqs_complete);
@@ -118,7 +120,7 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
 		/* the next one was skipped by an operator: finish it too */
 		id = fqs_getint64(0, 1);
 		gen = fqs_getint32(0, 2);
-		skip_reason = DatumGetTextPP(SPI_datumTransfer(reason, false, -1));
+		skip_reason = DatumGetTextPP(datumCopy(reason, false, -1));
 		seq++;
 	}
 
@@ -274,7 +276,7 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 	static FqsPlan hold = {
 		"UPDATE fqs.releasable "
 		"   SET lease_until = pg_catalog.clock_timestamp() + $2, "
-		"       receipt = pg_catalog.nextval('fqs.receipt_seq'), "
+		"       receipt = fqs.receipt(), "
 		"       hold_upto = $3, head_attempts = head_attempts + 1, "
 		"       hold_ends = hold_ends || $3, "
 		"       claimed_at = pg_catalog.clock_timestamp() "
@@ -286,11 +288,16 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		1, {INT8OID}, NULL
 	};
 	int			left = n;
+	MemoryContext keycxt;
+	MemoryContext caller = CurrentMemoryContext;
 
 	if (q->paused)
 		return 0;
 	fqs_requeue_sequential(q->qid, q->max_attempts);
 
+	/* what one key needs is freed before the next: n may be 10000 keys */
+	keycxt = AllocSetContextCreate(CurrentMemoryContext, "fqs sequential claim",
+								   ALLOCSET_DEFAULT_SIZES);
 	while (left > 0)
 	{
 		bool		isnull;
@@ -306,6 +313,8 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		Datum		v[3];
 		int			i;
 
+		MemoryContextReset(keycxt);
+		MemoryContextSwitchTo(keycxt);
 		v[0] = Int32GetDatum(q->qid);
 		if (fqs_exec(&keys, v, NULL, 0) == 0)
 			break;
@@ -315,12 +324,12 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		if (fqs_exec(&head, v, NULL, 0) != 1)
 			elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
 		headseq = fqs_getint64(0, 1);
-		fkey = SPI_datumTransfer(fqs_getdatum(0, 2, &isnull), false, -1);
+		fkey = datumCopy(fqs_getdatum(0, 2, &isnull), false, -1);
 
 		v[1] = Int64GetDatum(headseq);
 		v[2] = Int32GetDatum(left);
 		got = fqs_exec(&run, v, NULL, 0);
-		rt = SPI_tuptable;
+		rt = fqs_take_tuptable();
 
 		/* keep the consecutive, not skipped prefix starting at head + 1 */
 		for (len = 0; len < got; len++)
@@ -334,6 +343,7 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		if (len == 0)
 		{
 			/* nothing to release after all: the key is not releasable */
+			SPI_freetuptable(rt);
 			fqs_exec(&drop, v, NULL, 0);
 			continue;
 		}
@@ -373,8 +383,11 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);
 		}
+		SPI_freetuptable(rt);
 		left -= len;
 	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(keycxt);
 	return n - left;
 }
 
@@ -403,6 +416,7 @@ fqs_seq_diagnose(int64 id, int64 receipt)
 	Datum		v[1];
 	bool		isnull;
 
+	fqs_check_message_visible(id);
 	v[0] = Int64GetDatum(id);
 	fqs_exec(&plan, v, NULL, 1);
 	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
@@ -560,6 +574,7 @@ seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
 Datum
 fqs_complete(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
 	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
 	SeqHold		h;
@@ -567,12 +582,13 @@ fqs_complete(PG_FUNCTION_ARGS)
 	int64		new_head;
 
 	fqs_check_receipt(receipt);
-	SPI_connect();
+	fqs_call_begin(&call);
 	if (!seq_lock_hold(id, receipt, &h))
 		fqs_seq_diagnose(id, receipt);
+	fqs_check_right(h.qid, FQS_RIGHT_CONSUME, NULL);
 	new_head = seq_finish(h.kid, h.qid, h.seq, id, h.gen, NULL, &next_ready);
 	seq_after_advance(&h, new_head, next_ready);
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
 
@@ -603,6 +619,7 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 
 	if (!seq_lock_hold(id, receipt, &h))
 		return false;
+	fqs_check_right(h.qid, FQS_RIGHT_CONSUME, NULL);
 	v[0] = Int64GetDatum(h.kid);
 	if (h.head_attempts >= h.max_attempts)
 	{
@@ -638,7 +655,7 @@ fqs_seq_extend(int64 id, int64 receipt, Interval *lease)
 		" WHERE r.receipt = $2 AND r.lease_until IS NOT NULL "
 		"   AND h.kid = r.kid AND p.id = $1 AND p.kid = r.kid "
 		"   AND p.seq > h.head_seq AND p.seq <= r.hold_upto "
-		"RETURNING r.lease_until",
+		"RETURNING r.lease_until, r.qid",
 		3, {INT8OID, INT8OID, INTERVALOID}, NULL
 	};
 	Datum		v[3];
@@ -673,6 +690,7 @@ seq_take_dead(int64 id, char *stage, int32 *qid, int64 *kid, int64 *seq,
 	{
 		if (fqs_exec(&exists, v, NULL, 1) == 0)
 			fqs_raise_message_unknown(id);
+		fqs_check_message_visible(id);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("message " INT64_FORMAT " is not dead", id),
@@ -709,6 +727,7 @@ seq_lock_key(int64 kid)
 Datum
 fqs_retry(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	static FqsPlan ready = {
 		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
 		"SELECT m.id, m.qid, m.kid, m.seq, m.gen, m.priority, pg_catalog.clock_timestamp() "
@@ -723,8 +742,9 @@ fqs_retry(PG_FUNCTION_ARGS)
 	int32		gen;
 	int32		attempts;
 
-	SPI_connect();
+	fqs_call_begin(&call);
 	seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts);
+	fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
 	if (stage == 'c')
 	{
 		Datum		v[2];
@@ -739,7 +759,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 		seq_lock_key(kid);
 		seq_make_releasable(kid, qid);
 	}
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
 
@@ -750,6 +770,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 Datum
 fqs_skip(PG_FUNCTION_ARGS)
 {
+	FqsCall		call;
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
 	text	   *reason;
 	char		stage;
@@ -766,8 +787,9 @@ fqs_skip(PG_FUNCTION_ARGS)
 				 errhint("A skip is recorded with its reason.")));
 	reason = PG_GETARG_TEXT_PP(1);
 
-	SPI_connect();
+	fqs_call_begin(&call);
 	seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts);
+	fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
 	if (stage == 'c')
 		fqs_mark_processed(gen, kid, seq, id, qid, attempts, NULL, NULL, reason);
 	else
@@ -781,6 +803,6 @@ fqs_skip(PG_FUNCTION_ARGS)
 		if (next_ready)
 			seq_make_releasable(kid, qid);
 	}
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }

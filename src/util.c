@@ -16,25 +16,42 @@
  */
 #include "fqs.h"
 
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "common/int.h"
+#include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/snapmgr.h"
 
 /*
  * Run a kept plan, preparing it on first use.  Raises ERROR on any SPI
- * failure; returns SPI_processed.
+ * failure; returns SPI_processed, the rows in SPI_tuptable.
  *
- * Always non-read-only: SPI then takes a fresh snapshot for every
- * statement (in READ COMMITTED) after a command counter increment, so each
- * statement sees the function's own earlier writes and whatever other
- * transactions committed meanwhile -- the lock protocols in claim.c and
- * sequential.c rely on deciding in a statement that starts after the lock
- * was granted.
+ * Each statement sees the latest committed state of the queue tables,
+ * whatever the caller's isolation level.  In READ COMMITTED, a
+ * non-read-only SPI statement takes a fresh snapshot after a command
+ * counter increment by itself.  REPEATABLE READ and SERIALIZABLE would
+ * reuse the transaction snapshot, and the lock protocols in claim.c and
+ * sequential.c, which decide in a statement that starts after a lock was
+ * granted, would then decide on stale data (a key could stall for good).
+ * So there the statement runs with the latest snapshot, as PostgreSQL's
+ * own foreign-key checks do; a row changed by a transaction that is still
+ * running when the statement locks it raises serialization_failure, as it
+ * would in plain SQL.
+ *
+ * The previous statement's result table is freed first, so loops do not
+ * accumulate them; a caller that needs a result across statements takes it
+ * with fqs_take_tuptable() and frees it itself.  The caller's memory
+ * context is kept (SPI would leave us in its procedure context, whose
+ * allocations last until SPI_finish()).
  */
 int
 fqs_exec(FqsPlan *plan, Datum *values, const char *nulls, long count)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	int			rc;
 
 	if (plan->plan == NULL)
@@ -56,11 +73,35 @@ fqs_exec(FqsPlan *plan, Datum *values, const char *nulls, long count)
 			elog(ERROR, "fqs: SPI_keepplan failed");
 		plan->plan = p;
 	}
-	rc = SPI_execute_plan(plan->plan, values, nulls, false, count);
+	if (SPI_tuptable != NULL)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		SPI_tuptable = NULL;
+	}
+	if (IsolationUsesXactSnapshot())
+		rc = SPI_execute_snapshot(plan->plan, values, nulls,
+								  GetLatestSnapshot(), InvalidSnapshot,
+								  false, true, count);
+	else
+		rc = SPI_execute_plan(plan->plan, values, nulls, false, count);
+	MemoryContextSwitchTo(caller);
 	if (rc < 0)
 		elog(ERROR, "fqs: SPI_execute_plan failed (%s) for: %s",
 			 SPI_result_code_string(rc), plan->sql);
 	return (int) SPI_processed;
+}
+
+/*
+ * Take the last statement's result table out of fqs_exec's hands: it stays
+ * until the caller passes it to SPI_freetuptable() (or SPI_finish()).
+ */
+SPITupleTable *
+fqs_take_tuptable(void)
+{
+	SPITupleTable *t = SPI_tuptable;
+
+	SPI_tuptable = NULL;
+	return t;
 }
 
 Datum
@@ -143,8 +184,8 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 {
 	static FqsPlan plan = {
 		"SELECT q.qid, q.max_attempts, q.lease, q.paused, q.max_claimed, "
-		"       m.cur_gen, q.priority, q.breaker_open "
-		"  FROM fqs.queue q, fqs.meta m WHERE q.name = $1",
+		"       COALESCE(m.cur_gen, 0), q.priority, q.breaker_open "
+		"  FROM fqs.queue q LEFT JOIN fqs.meta m ON true WHERE q.name = $1",
 		1, {TEXTOID}, NULL
 	};
 	Datum		v[1];
@@ -182,7 +223,7 @@ fqs_wait_deadline(Interval *wait)
 	return GetCurrentTimestamp() + usecs;
 }
 
-/* The n argument of claims: 1..FQS_MAX_BATCH. */
+/* The n argument of claims: 1..fqs.max_batch. */
 int32
 fqs_check_n(FunctionCallInfo fcinfo, int argno)
 {
@@ -193,21 +234,23 @@ fqs_check_n(FunctionCallInfo fcinfo, int argno)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("n must not be null")));
 	n = PG_GETARG_INT32(argno);
-	if (n <= 0 || n > FQS_MAX_BATCH)
+	if (n <= 0 || n > fqs_max_batch)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("n must be between 1 and %d, not %d",
-						FQS_MAX_BATCH, n)));
+						fqs_max_batch, n),
+				 errhint("fqs.max_batch sets the largest n.")));
 	return n;
 }
 
 /*
  * An interval argument that must be positive (or >= 0), with no month
- * part, and not infinite.  Returns NULL when the argument is NULL.
+ * part, and at most max_s seconds (the setting named guc).  Returns NULL
+ * when the argument is NULL.
  */
 Interval *
 fqs_check_interval(FunctionCallInfo fcinfo, int argno, const char *what,
-				   bool allow_zero)
+				   bool allow_zero, int max_s, const char *guc)
 {
 	Interval   *iv;
 	int64		usecs;
@@ -220,19 +263,47 @@ fqs_check_interval(FunctionCallInfo fcinfo, int argno, const char *what,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not contain months or years", what),
 				 errhint("Use days, hours, minutes or seconds.")));
-	/* a day is 24 hours here; guard the multiplication */
-	if (iv->day > 36500 || iv->day < -36500)
+	/* a day is 24 hours here */
+	if (pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &usecs) ||
+		pg_add_s64_overflow(usecs, iv->time, &usecs) ||
+		usecs > (int64) max_s * USECS_PER_SEC)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is out of range", what),
-				 errdetail("It must be less than 100 years.")));
-	usecs = iv->time + (int64) iv->day * USECS_PER_DAY;
+				 errmsg("%s is too long", what),
+				 errdetail("%s is at most %d seconds.", guc, max_s),
+				 errhint("A superuser can raise %s.", guc)));
 	if (usecs < 0 || (usecs == 0 && !allow_zero))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be %s", what,
 						allow_zero ? "zero or positive" : "positive")));
 	return iv;
+}
+
+/*
+ * A timestamptz argument for when a message becomes claimable: finite and
+ * no later than fqs.max_delay from now.  Returns false when it is NULL.
+ */
+bool
+fqs_check_deliver_at(FunctionCallInfo fcinfo, int argno)
+{
+	TimestampTz t;
+
+	if (PG_ARGISNULL(argno))
+		return false;
+	t = PG_GETARG_TIMESTAMPTZ(argno);
+	if (TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("deliver_at must be finite"),
+				 errhint("Leave it NULL to deliver at once.")));
+	if (t > GetCurrentTimestamp() + (int64) fqs_max_delay_s * USECS_PER_SEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("deliver_at is too far in the future"),
+				 errdetail("fqs.max_delay is %d seconds.", fqs_max_delay_s),
+				 errhint("A superuser can raise fqs.max_delay.")));
+	return true;
 }
 
 /* A bigint argument that must not be NULL. */
@@ -244,6 +315,33 @@ fqs_arg_int64(FunctionCallInfo fcinfo, int argno, const char *what)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", what)));
 	return PG_GETARG_INT64(argno);
+}
+
+/*
+ * Take one of fqs's own locks (see FQS_LOCK_CLASSID) until the end of the
+ * transaction.  With nowait, returns false when it is not free.
+ */
+bool
+fqs_lock(int what, uint32 objid, LOCKMODE mode, bool nowait)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, FQS_LOCK_CLASSID, objid, what);
+	return LockAcquire(&tag, mode, false, nowait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * Lock a queue name: enqueues take it shared before they look the queue
+ * up, fqs_drop_queue exclusively, so a drop waits for enqueues in flight
+ * and an enqueue that waited sees the queue gone.  Two names that hash
+ * alike only share the lock.
+ */
+void
+fqs_lock_queue_name(const char *name, LOCKMODE mode)
+{
+	fqs_lock(FQS_LOCK_QUEUE_NAME,
+			 hash_bytes((const unsigned char *) name, strlen(name)),
+			 mode, false);
 }
 
 void

@@ -442,10 +442,6 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 		"SELECT id, qid, kid, seq, gen, priority, visible_at FROM moved",
 		2, {INT4OID, INT4OID}, NULL
 	};
-	static FqsPlan trylock = {
-		"SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-		2, {INT4OID, INT4OID}, NULL
-	};
 	static FqsPlan breaker = {
 		"UPDATE fqs.queue SET breaker_open = $2, "
 		"       breaker_changed_at = pg_catalog.now() WHERE qid = $1",
@@ -483,12 +479,8 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 	 * One pass per queue at a time: two passes would each see the same
 	 * room and together overshoot max_ready.  The other pass does it.
 	 */
-	v[0] = Int32GetDatum(FQS_LOCK_CLASS_MOVER);
-	v[1] = Int32GetDatum(qid);
-	fqs_exec(&trylock, v, NULL, 1);
-	if (!DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+	if (!fqs_lock(FQS_LOCK_MOVER, (uint32) qid, ExclusiveLock, true))
 		return;
-	v[0] = Int32GetDatum(qid);
 	seen->events = events;
 
 	if (max_ready > 0)
@@ -562,7 +554,7 @@ worker_tick(bool use_seen)
 
 	v[0] = Int32GetDatum(fqs_default_max_ready);
 	nq = fqs_exec(&queues, v, NULL, 0);
-	qt = SPI_tuptable;
+	qt = fqs_take_tuptable();
 	for (i = 0; i < nq; i++)
 	{
 		bool		isnull;
@@ -576,6 +568,7 @@ worker_tick(bool use_seen)
 		fqs_requeue_sequential(qid, max_attempts);
 		mover_step(qid, name, max_ready, open, use_seen);
 	}
+	SPI_freetuptable(qt);
 }
 
 void
@@ -606,6 +599,20 @@ fqs_worker_main(Datum arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("fqs worker");
+
+	/*
+	 * The worker runs as the bootstrap superuser.  Whatever the database's
+	 * or role's defaults, every statement it runs resolves functions and
+	 * operators in pg_catalog first, so that look-alikes that other roles
+	 * created in public or in a schema named like a role can never run
+	 * with its rights; and it reads the latest committed state.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp",
+					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off",
+					PGC_SUSET, PGC_S_OVERRIDE);
 
 	tick_cxt = AllocSetContextCreate(TopMemoryContext, "fqs worker tick",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -769,8 +776,11 @@ fqs_workers(PG_FUNCTION_ARGS)
 Datum
 fqs_maintain(PG_FUNCTION_ARGS)
 {
-	SPI_connect();
+	FqsCall		call;
+
+	fqs_call_begin(&call);
+	fqs_check_right(0, FQS_RIGHT_ALL, "*");
 	worker_tick(false);
-	SPI_finish();
+	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
