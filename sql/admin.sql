@@ -33,3 +33,36 @@ SELECT fqs_create_queue('adt→egress ü');
 SELECT fqs_enqueue('adt→egress ü', 'hello') > 0;
 SELECT fqs_drop_queue('adt→egress ü', force => true);
 
+-- the operator's way out of a parked message: fqs_retry makes a delayed,
+-- claimed or penned message claimable now, and frees a key held in the
+-- sequential stage; fqs_skip records a message that was not committed
+-- yet as skipped, and its key moves past it
+SELECT fqs_create_queue('way', lease => '1 hour', max_attempts => 9);
+SELECT fqs_enqueue('way', 'late', 'k', deliver_at => now() + interval '29 days') AS late \gset
+SELECT fqs_enqueue('way', 'next', 'k') AS nxt \gset
+SELECT (fqs_message_status(:late)).state;
+SELECT count(*) AS claimable_before FROM fqs_claim('way', 10) WHERE id = :late;
+SELECT fqs_retry(:late);
+CREATE TEMP TABLE w1 AS SELECT id, receipt FROM fqs_claim('way', 10) WHERE id = :late;
+SELECT count(*) AS claimable_after FROM w1;
+-- a claimed message: its lease ends, its receipt stops working
+SELECT fqs_retry(:late);
+SELECT regress_err($$SELECT fqs_commit(id, receipt) FROM w1$$);
+SELECT count(fqs_commit(id, receipt, 'r')) FROM fqs_claim('way', 10) WHERE id = :late;
+-- the key's head is held by a sequential claimer: retry frees the key
+CREATE TEMP TABLE w2 AS SELECT id, receipt FROM fqs_claim_sequential('way', 1);
+SELECT count(*) AS held FROM w2 WHERE id = :late;
+SELECT fqs_retry(:late);
+SELECT regress_err($$SELECT fqs_complete(id, receipt) FROM w2$$);
+SELECT count(fqs_complete(id, receipt)) FROM fqs_claim_sequential('way', 1);
+-- skip a message that was claimed but not committed: the key moves on
+SELECT fqs_enqueue('way', 'third', 'k') AS third \gset
+SELECT fqs_skip(:nxt, 'operator: superseded');
+SELECT count(fqs_commit(id, receipt)) FROM fqs_claim('way', 10);
+SELECT seq, payload FROM fqs_claim_sequential('way', 10) ORDER BY seq;
+SELECT (fqs_message_status(:nxt)).state;
+-- what cannot be retried or skipped says so
+SELECT regress_err($$SELECT fqs_retry($$ || :late || $$)$$);
+SELECT regress_err($$SELECT fqs_skip($$ || :late || $$, 'x')$$);
+SELECT regress_err($$SELECT fqs_retry(-5)$$);
+SELECT fqs_drop_queue('way', true);

@@ -66,7 +66,11 @@ fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts, int stage)
 	v[2] = Int32GetDatum(fqs_reaper_batch);
 	n = fqs_exec(plan, v, NULL, 0);
 	if (n > 0)
+	{
 		fqs_wake_at_commit(qid, stage);
+		if (stage == FQS_STAGE_CONCURRENT)
+			fqs_ready_added_at_commit(qid, n);
+	}
 	return n;
 }
 
@@ -560,6 +564,7 @@ fqs_fail(PG_FUNCTION_ARGS)
 			v[1] = IntervalPGetDatum(after ? after : fqs_backoff(attempt));
 			v[2] = err;
 			fqs_exec(&retry, v, NULL, 0);
+			fqs_ready_added_at_commit(fqs_getint32(0, 1), 1);
 			fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_CONCURRENT);
 			outcome = "retry";
 		}

@@ -96,6 +96,25 @@ enq_message_id_seq(void)
 }
 
 /*
+ * Do n new messages of queue q go to the holding pen?  While the breaker
+ * is open, yes.  Otherwise the enqueue itself checks the ready depth (an
+ * upper bound kept in shared memory, see shmem.c), so that a burst between
+ * two worker passes cannot push the ready depth past max_ready by more
+ * than what concurrent enqueues have in flight.
+ */
+static bool
+enq_to_pen(FqsQueue *q, int n)
+{
+	int64		depth;
+
+	if (q->breaker_open)
+		return true;
+	if (q->max_ready <= 0 || !fqs_depth_estimate(q->qid, &depth))
+		return false;
+	return depth + n > q->max_ready;
+}
+
+/*
  * Insert n messages into queue q, in input order; ids[] receives their ids
  * (or holds them already, when ids_given).
  * Caller is connected to SPI.  All inputs have been validated.
@@ -215,11 +234,15 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 											  TYPALIGN_INT));
 	v[8] = deliver_at;
 	nulls[8] = has_deliver_at ? ' ' : 'n';
-	if (q->breaker_open)
+	if (enq_to_pen(q, n))
+	{
 		fqs_exec(&insert_pen, v, nulls, 0);	/* the mover lets them out */
+		fqs_poke_worker_at_commit();
+	}
 	else
 	{
 		fqs_exec(&insert_ready, v, nulls, 0);
+		fqs_ready_added_at_commit(q->qid, n);
 		fqs_wake_at_commit(q->qid, FQS_STAGE_CONCURRENT);
 	}
 }

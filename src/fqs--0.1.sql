@@ -157,6 +157,9 @@ CREATE INDEX ready_claim ON fqs.ready (qid, priority DESC, id)
 	WHERE lease_until IS NULL;
 CREATE INDEX ready_lease ON fqs.ready (qid, lease_until)
 	WHERE lease_until IS NOT NULL;
+/* the worker counts claimable rows up to max_ready, past delayed ones */
+CREATE INDEX ready_visible ON fqs.ready (qid, visible_at)
+	WHERE lease_until IS NULL;
 
 CREATE TABLE fqs.releasable
 (

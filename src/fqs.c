@@ -29,6 +29,7 @@ int			fqs_default_max_ready = 10000;
 int			fqs_reaper_batch = 1000;
 int			fqs_mover_batch = 1000;
 int			fqs_max_databases = 16;
+int			fqs_max_queues = 4096;
 char	   *fqs_databases = NULL;
 int			fqs_max_batch = 10000;
 int			fqs_max_lease_s = 24 * 3600;
@@ -182,6 +183,19 @@ _PG_init(void)
 							16,
 							1,
 							1024,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fqs.max_queues",
+							"Queues, over all databases, whose ready depth "
+							"enqueues track in shared memory.",
+							"Past this, the holding pen of further queues "
+							"opens only with the worker's passes.",
+							&fqs_max_queues,
+							4096,
+							16,
+							1000000,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

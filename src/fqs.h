@@ -88,6 +88,7 @@ typedef struct FqsWakeSlot
 typedef struct FqsShared
 {
 	LWLock	   *lock;
+	LWLock	   *depth_lock;		/* protects the depth hash's entries set */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	FqsWakeSlot wake[FQS_WAKE_SLOTS];
@@ -124,6 +125,7 @@ typedef struct FqsQueue
 	int32		cur_gen;
 	int32		priority;
 	bool		breaker_open;
+	int32		max_ready;		/* in effect: the queue's, or fqs.max_ready */
 	bool		claim_lock_held;	/* full though we hold the claim lock */
 } FqsQueue;
 
@@ -135,6 +137,7 @@ extern int	fqs_default_max_ready;
 extern int	fqs_reaper_batch;
 extern int	fqs_mover_batch;
 extern int	fqs_max_databases;
+extern int	fqs_max_queues;
 extern char *fqs_databases;
 extern int	fqs_max_batch;
 extern int	fqs_max_lease_s;
@@ -151,6 +154,10 @@ extern uint64 fqs_wake_events(int32 qid, int stage);
 extern void fqs_wait_begin(int32 qid, int stage);
 extern bool fqs_wait_sleep(int32 qid, int stage, TimestampTz deadline);
 extern void fqs_wait_end(void);
+extern bool fqs_depth_estimate(int32 qid, int64 *depth);
+extern bool fqs_depth_recount_begin(int32 qid, uint64 *mark);
+extern void fqs_depth_recount_end(int32 qid, int64 counted, uint64 mark);
+extern void fqs_ready_added_at_commit(int32 qid, int64 n);
 
 /* acl.c */
 extern void fqs_call_begin(FqsCall *c);

@@ -667,9 +667,10 @@ fqs_seq_extend(int64 id, int64 receipt, Interval *lease)
 }
 
 /*
- * Lock and remove dead message id; ERROR when it is not dead.
+ * Lock and remove dead message id.  Returns false when it is not dead;
+ * ERROR when it does not exist or the caller may not see its queue.
  */
-static void
+static bool
 seq_take_dead(int64 id, char *stage, int32 *qid, int64 *kid, int64 *seq,
 			  int32 *gen, int32 *attempts)
 {
@@ -691,10 +692,7 @@ seq_take_dead(int64 id, char *stage, int32 *qid, int64 *kid, int64 *seq,
 		if (fqs_exec(&exists, v, NULL, 1) == 0)
 			fqs_raise_message_unknown(id);
 		fqs_check_message_visible(id);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("message " INT64_FORMAT " is not dead", id),
-				 errhint("fqs_retry() and fqs_skip() act on messages listed in fqs_dead_messages.")));
+		return false;
 	}
 	*stage = DatumGetBool(fqs_getdatum(0, 1, &isnull)) ? 's' : 'c';
 	*qid = fqs_getint32(0, 2);
@@ -702,6 +700,7 @@ seq_take_dead(int64 id, char *stage, int32 *qid, int64 *kid, int64 *seq,
 	*seq = fqs_getint64(0, 4);
 	*gen = fqs_getint32(0, 5);
 	*attempts = fqs_getint32(0, 6);
+	return true;
 }
 
 /* Lock a key's head row; returns head_seq. */
@@ -718,6 +717,123 @@ seq_lock_key(int64 kid)
 	if (fqs_exec(&plan, v, NULL, 0) != 1)
 		elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
 	return fqs_getint64(0, 1);
+}
+
+/*
+ * fqs_retry of a message that is not dead: make it claimable now, whatever
+ * holds it back -- a deliver_at or retry_after in the future, a lease
+ * (whose receipt stops working), the holding pen, or, for the next message
+ * of a key in the sequential stage, its key's hold or retry delay.  The
+ * operator's way out of a key parked for a long time.
+ */
+static void
+seq_retry_waiting(int64 id)
+{
+	static FqsPlan ready = {
+		"UPDATE fqs.ready SET lease_until = NULL, receipt = 0, "
+		"       visible_at = LEAST(visible_at, pg_catalog.clock_timestamp()) "
+		" WHERE id = $1 RETURNING qid",
+		1, {INT8OID}, NULL
+	};
+	static FqsPlan pen = {
+		"WITH p AS (DELETE FROM fqs.pen WHERE id = $1 "
+		"           RETURNING id, qid, kid, seq, gen, priority) "
+		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
+		"SELECT id, qid, kid, seq, gen, priority, pg_catalog.clock_timestamp() "
+		"  FROM p RETURNING qid",
+		1, {INT8OID}, NULL
+	};
+	static FqsPlan processed = {
+		"SELECT kid, seq FROM fqs.processed WHERE id = $1",
+		1, {INT8OID}, NULL
+	};
+	static FqsPlan lockhead = {
+		"SELECT head_seq, qid FROM fqs.key_head WHERE kid = $1 FOR UPDATE",
+		1, {INT8OID}, NULL
+	};
+	static FqsPlan release = {
+		"UPDATE fqs.releasable SET lease_until = NULL, receipt = 0, "
+		"       hold_upto = 0, visible_at = pg_catalog.clock_timestamp() "
+		" WHERE kid = $1 AND (lease_until IS NOT NULL "
+		"                     OR visible_at > pg_catalog.clock_timestamp())",
+		1, {INT8OID}, NULL
+	};
+	Datum		v[1];
+
+	v[0] = Int64GetDatum(id);
+	if (fqs_exec(&ready, v, NULL, 0) == 1 || fqs_exec(&pen, v, NULL, 0) == 1)
+	{
+		int32		qid = fqs_getint32(0, 1);
+
+		/* a refusal rolls the change back */
+		fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
+		fqs_ready_added_at_commit(qid, 1);
+		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+		return;
+	}
+	if (fqs_exec(&processed, v, NULL, 1) == 1)
+	{
+		int64		kid = fqs_getint64(0, 1);
+		int64		seq = fqs_getint64(0, 2);
+		int32		qid;
+
+		v[0] = Int64GetDatum(kid);
+		if (fqs_exec(&lockhead, v, NULL, 0) != 1)
+			elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
+		qid = fqs_getint32(0, 2);
+		fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
+		if (seq == fqs_getint64(0, 1) + 1 && fqs_exec(&release, v, NULL, 0) == 1)
+		{
+			fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
+			return;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("message " INT64_FORMAT " is not waiting", id),
+			 errdetail("fqs_retry() acts on dead messages and on messages that are delayed, claimed, in the holding pen, or next of their key in the sequential stage."),
+			 errhint("fqs_message_status() says where the message is.")));
+}
+
+/*
+ * fqs_skip of a message that is not dead: one that has not been committed
+ * yet (ready, delayed, claimed -- whose receipt stops working -- or in the
+ * holding pen) is recorded as skipped, and its key moves past it.
+ */
+static void
+seq_skip_waiting(int64 id, text *reason)
+{
+	static FqsPlan ready = {
+		"DELETE FROM fqs.ready WHERE id = $1 "
+		"RETURNING gen, kid, seq, qid, attempt",
+		1, {INT8OID}, NULL
+	};
+	static FqsPlan pen = {
+		"DELETE FROM fqs.pen WHERE id = $1 "
+		"RETURNING gen, kid, seq, qid, 0",
+		1, {INT8OID}, NULL
+	};
+	Datum		v[1];
+
+	v[0] = Int64GetDatum(id);
+	if (fqs_exec(&ready, v, NULL, 0) == 1 || fqs_exec(&pen, v, NULL, 0) == 1)
+	{
+		int32		gen = fqs_getint32(0, 1);
+		int64		kid = fqs_getint64(0, 2);
+		int64		seq = fqs_getint64(0, 3);
+		int32		qid = fqs_getint32(0, 4);
+		int32		attempts = fqs_getint32(0, 5);
+
+		fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
+		fqs_mark_processed(gen, kid, seq, id, qid, attempts, NULL, NULL,
+						   reason);
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("message " INT64_FORMAT " cannot be skipped", id),
+			 errdetail("fqs_skip() acts on dead messages and on messages not yet committed (ready, delayed, claimed or in the holding pen)."),
+			 errhint("A processed message is finished by the sequential stage.")));
 }
 
 /*
@@ -743,7 +859,12 @@ fqs_retry(PG_FUNCTION_ARGS)
 	int32		attempts;
 
 	fqs_call_begin(&call);
-	seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts);
+	if (!seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts))
+	{
+		seq_retry_waiting(id);
+		fqs_call_end(&call);
+		PG_RETURN_VOID();
+	}
 	fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
 	if (stage == 'c')
 	{
@@ -752,6 +873,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 		v[0] = Int32GetDatum(gen);
 		v[1] = Int64GetDatum(id);
 		fqs_exec(&ready, v, NULL, 0);
+		fqs_ready_added_at_commit(qid, 1);
 		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 	}
 	else
@@ -788,7 +910,12 @@ fqs_skip(PG_FUNCTION_ARGS)
 	reason = PG_GETARG_TEXT_PP(1);
 
 	fqs_call_begin(&call);
-	seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts);
+	if (!seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts))
+	{
+		seq_skip_waiting(id, reason);
+		fqs_call_end(&call);
+		PG_RETURN_VOID();
+	}
 	fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
 	if (stage == 'c')
 		fqs_mark_processed(gen, kid, seq, id, qid, attempts, NULL, NULL, reason);

@@ -21,8 +21,22 @@
  * Each wake slot also counts events; the worker reads the counts to skip
  * queues that saw no enqueue since its last look.
  *
- * Locking: FqsShared->lock (the "fqs" tranche) protects the worker slots.
- * The condition variables and event counters need no lock.
+ * Ready depth.  An enqueue decides by itself whether its messages go to
+ * the ready set or to the holding pen, from an estimate of the queue's
+ * ready depth kept in a shared hash by (database, queue): the depth the
+ * worker last counted (base), plus the messages made ready by commits
+ * since (added - mark).  Commits that make messages ready -- enqueues, the
+ * mover, requeued leases, retries -- add to "added" from their commit
+ * callback; claims subtract nothing, so the estimate never falls below the
+ * truth between two counts, except by what concurrent enqueues have in
+ * flight and by delayed messages that fell due.  The worker reads "added"
+ * before its count's snapshot, so commits in between are counted twice,
+ * never missed.
+ *
+ * Locking: FqsShared->lock (the "fqs" tranche) protects the worker slots;
+ * FqsShared->depth_lock the depth hash's set of entries, each entry's
+ * base and mark its spinlock, "added" is atomic.  The condition variables
+ * and event counters need no lock.
  *
  * Copyright (c) 2026, fqs developers
  *
@@ -40,9 +54,37 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/wait_event.h"
 
 FqsShared  *fqs_shared = NULL;
+
+typedef struct FqsDepthKey
+{
+	Oid			dboid;
+	int32		qid;
+} FqsDepthKey;
+
+typedef struct FqsDepth
+{
+	FqsDepthKey key;
+	slock_t		mutex;			/* protects base and mark */
+	int64		base;			/* ready depth the worker counted */
+	uint64		mark;			/* "added" before that count */
+	pg_atomic_uint64 added;		/* messages made ready by commits */
+} FqsDepth;
+
+static HTAB *fqs_depth_hash = NULL;
+
+/* (qid, n) made ready by the current transaction, added at commit */
+typedef struct PendingAdd
+{
+	int32		qid;
+	int64		n;
+} PendingAdd;
+static List *pending_adds = NIL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -59,8 +101,9 @@ static bool polling_notice_given = false;
 static Size
 fqs_shmem_size(void)
 {
-	return add_size(offsetof(FqsShared, slots),
-					mul_size(fqs_max_databases, sizeof(FqsWorkerSlot)));
+	return add_size(add_size(offsetof(FqsShared, slots),
+							 mul_size(fqs_max_databases, sizeof(FqsWorkerSlot))),
+					hash_estimate_size(fqs_max_queues, sizeof(FqsDepth)));
 }
 
 static void
@@ -69,7 +112,7 @@ fqs_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(fqs_shmem_size());
-	RequestNamedLWLockTranche("fqs", 1);
+	RequestNamedLWLockTranche("fqs", 2);
 }
 
 static void
@@ -77,18 +120,24 @@ fqs_shmem_startup(void)
 {
 	bool		found;
 	int			i;
+	HASHCTL		info;
+	Size		size = add_size(offsetof(FqsShared, slots),
+								mul_size(fqs_max_databases,
+										 sizeof(FqsWorkerSlot)));
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
 	/* the postmaster may be reinitialising after a crash */
 	fqs_shared = NULL;
+	fqs_depth_hash = NULL;
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	fqs_shared = ShmemInitStruct("fqs", fqs_shmem_size(), &found);
+	fqs_shared = ShmemInitStruct("fqs", size, &found);
 	if (!found)
 	{
-		memset(fqs_shared, 0, fqs_shmem_size());
-		fqs_shared->lock = &(GetNamedLWLockTranche("fqs"))->lock;
+		memset(fqs_shared, 0, size);
+		fqs_shared->lock = &(GetNamedLWLockTranche("fqs"))[0].lock;
+		fqs_shared->depth_lock = &(GetNamedLWLockTranche("fqs"))[1].lock;
 		fqs_shared->nslots = fqs_max_databases;
 		for (i = 0; i < FQS_WAKE_SLOTS; i++)
 		{
@@ -98,6 +147,12 @@ fqs_shmem_startup(void)
 		for (i = 0; i < FQS_DB_WAKE_SLOTS; i++)
 			ConditionVariableInit(&fqs_shared->dbwake[i]);
 	}
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(FqsDepthKey);
+	info.entrysize = sizeof(FqsDepth);
+	fqs_depth_hash = ShmemInitHash("fqs ready depth", fqs_max_queues,
+								   fqs_max_queues, &info,
+								   HASH_ELEM | HASH_BLOBS);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -174,10 +229,33 @@ fqs_xact_callback(XactEvent event, void *arg)
 				SetLatch(fqs_shared->slots[i].latch);
 		LWLockRelease(fqs_shared->lock);
 	}
+	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) &&
+		pending_adds != NIL && fqs_depth_hash != NULL)
+	{
+		ListCell   *lc;
+
+		LWLockAcquire(fqs_shared->depth_lock, LW_SHARED);
+		foreach(lc, pending_adds)
+		{
+			PendingAdd *a = (PendingAdd *) lfirst(lc);
+			FqsDepthKey key;
+			FqsDepth   *d;
+
+			memset(&key, 0, sizeof(key));
+			key.dboid = MyDatabaseId;
+			key.qid = a->qid;
+			d = hash_search(fqs_depth_hash, &key, HASH_FIND, NULL);
+			if (d != NULL)
+				pg_atomic_fetch_add_u64(&d->added, (uint64) a->n);
+		}
+		LWLockRelease(fqs_shared->depth_lock);
+	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
 	{
+		/* the list lived in the transaction's memory */
+		pending_adds = NIL;
 		n_pending_wakes = 0;
 		pending_overflow = false;
 		pending_poke = false;
@@ -292,4 +370,142 @@ fqs_wait_end(void)
 {
 	if (fqs_shared != NULL)
 		ConditionVariableCancelSleep();
+}
+
+/* ---------------------------------------------------------------------
+ * Ready depth (see the file header)
+ * --------------------------------------------------------------------- */
+
+static FqsDepth *
+depth_find(int32 qid)
+{
+	FqsDepthKey key;
+
+	memset(&key, 0, sizeof(key));
+	key.dboid = MyDatabaseId;
+	key.qid = qid;
+	return hash_search(fqs_depth_hash, &key, HASH_FIND, NULL);
+}
+
+/*
+ * An upper bound of queue qid's ready depth (see the file header); false
+ * when there is none (no shared memory, or the worker has not counted).
+ */
+bool
+fqs_depth_estimate(int32 qid, int64 *depth)
+{
+	FqsDepth   *d;
+	int64		base;
+	uint64		mark;
+	ListCell   *lc;
+
+	if (fqs_depth_hash == NULL)
+		return false;
+	LWLockAcquire(fqs_shared->depth_lock, LW_SHARED);
+	d = depth_find(qid);
+	if (d == NULL)
+	{
+		LWLockRelease(fqs_shared->depth_lock);
+		return false;
+	}
+	SpinLockAcquire(&d->mutex);
+	base = d->base;
+	mark = d->mark;
+	SpinLockRelease(&d->mutex);
+	/* read after base and mark: a later value only raises the estimate */
+	*depth = base + (int64) (pg_atomic_read_u64(&d->added) - mark);
+	LWLockRelease(fqs_shared->depth_lock);
+	/* and what this transaction made ready, not committed yet */
+	foreach(lc, pending_adds)
+	{
+		PendingAdd *a = (PendingAdd *) lfirst(lc);
+
+		if (a->qid == qid)
+			*depth += a->n;
+	}
+	return true;
+}
+
+/*
+ * Before the worker counts queue qid's ready depth: *mark receives the
+ * commits seen so far.  Creates the entry; false when the hash is full.
+ */
+bool
+fqs_depth_recount_begin(int32 qid, uint64 *mark)
+{
+	FqsDepthKey key;
+	FqsDepth   *d;
+	bool		found;
+
+	if (fqs_depth_hash == NULL)
+		return false;
+	LWLockAcquire(fqs_shared->depth_lock, LW_SHARED);
+	d = depth_find(qid);
+	if (d == NULL)
+	{
+		LWLockRelease(fqs_shared->depth_lock);
+		LWLockAcquire(fqs_shared->depth_lock, LW_EXCLUSIVE);
+		memset(&key, 0, sizeof(key));
+		key.dboid = MyDatabaseId;
+		key.qid = qid;
+		d = hash_search(fqs_depth_hash, &key, HASH_ENTER_NULL, &found);
+		if (d == NULL)
+		{
+			LWLockRelease(fqs_shared->depth_lock);
+			return false;
+		}
+		if (!found)
+		{
+			SpinLockInit(&d->mutex);
+			/* no estimate until the first count is in */
+			d->base = PG_INT64_MAX / 2;
+			d->mark = 0;
+			pg_atomic_init_u64(&d->added, 0);
+		}
+	}
+	*mark = pg_atomic_read_u64(&d->added);
+	LWLockRelease(fqs_shared->depth_lock);
+	return true;
+}
+
+/* The worker counted queue qid's ready depth after reading mark. */
+void
+fqs_depth_recount_end(int32 qid, int64 counted, uint64 mark)
+{
+	FqsDepth   *d;
+
+	if (fqs_depth_hash == NULL)
+		return;
+	LWLockAcquire(fqs_shared->depth_lock, LW_SHARED);
+	d = depth_find(qid);
+	if (d != NULL)
+	{
+		SpinLockAcquire(&d->mutex);
+		d->base = counted;
+		d->mark = mark;
+		SpinLockRelease(&d->mutex);
+	}
+	LWLockRelease(fqs_shared->depth_lock);
+}
+
+/* The current transaction makes n messages of queue qid ready. */
+void
+fqs_ready_added_at_commit(int32 qid, int64 n)
+{
+	PendingAdd *a;
+	MemoryContext old;
+
+	if (fqs_depth_hash == NULL || n <= 0)
+		return;
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(fqs_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	a = palloc(sizeof(PendingAdd));
+	a->qid = qid;
+	a->n = n;
+	pending_adds = lappend(pending_adds, a);
+	MemoryContextSwitchTo(old);
 }

@@ -184,14 +184,16 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 {
 	static FqsPlan plan = {
 		"SELECT q.qid, q.max_attempts, q.lease, q.paused, q.max_claimed, "
-		"       COALESCE(m.cur_gen, 0), q.priority, q.breaker_open "
+		"       COALESCE(m.cur_gen, 0), q.priority, q.breaker_open, "
+		"       COALESCE(q.max_ready, $2) "
 		"  FROM fqs.queue q LEFT JOIN fqs.meta m ON true WHERE q.name = $1",
-		1, {TEXTOID}, NULL
+		2, {TEXTOID, INT4OID}, NULL
 	};
-	Datum		v[1];
+	Datum		v[2];
 	bool		isnull;
 
 	v[0] = CStringGetTextDatum(name);
+	v[1] = Int32GetDatum(fqs_default_max_ready);
 	if (fqs_exec(&plan, v, NULL, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -206,6 +208,7 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 	q->cur_gen = fqs_getint32(0, 6);
 	q->priority = fqs_getint32(0, 7);
 	q->breaker_open = DatumGetBool(fqs_getdatum(0, 8, &isnull));
+	q->max_ready = fqs_getint32(0, 9);
 	q->claim_lock_held = false;
 }
 

@@ -424,9 +424,11 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 		"SELECT EXISTS (SELECT 1 FROM fqs.pen WHERE qid = $1)",
 		1, {INT4OID}, NULL
 	};
+	/* claimable now: delayed messages do not keep the breaker open */
 	static FqsPlan depth = {
 		"SELECT pg_catalog.count(*) FROM "
 		"  (SELECT 1 FROM fqs.ready WHERE qid = $1 AND lease_until IS NULL "
+		"      AND visible_at <= pg_catalog.clock_timestamp() "
 		"    LIMIT $2) d",
 		2, {INT4OID, INT4OID}, NULL
 	};
@@ -485,9 +487,15 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 
 	if (max_ready > 0)
 	{
+		uint64		mark;
+		bool		track = fqs_depth_recount_begin(qid, &mark);
+
 		v[1] = Int32GetDatum(max_ready);
 		fqs_exec(&depth, v, NULL, 1);
 		ready = fqs_getint64(0, 1);
+		/* enqueues decide from this count plus what commits since add */
+		if (track)
+			fqs_depth_recount_end(qid, ready, mark);
 		if (!breaker_open && ready >= max_ready)
 		{
 			v[1] = BoolGetDatum(true);
@@ -508,7 +516,10 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 		v[1] = Int32GetDatum((int32) room);
 		moved = fqs_exec(&move, v, NULL, 0);
 		if (moved > 0)
+		{
+			fqs_ready_added_at_commit(qid, moved);
 			fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+		}
 		ready += moved;
 		if (moved == room)
 		{

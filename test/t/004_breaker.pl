@@ -302,7 +302,10 @@ is( $node->safe_psql('postgres',
 
 sub q1 { return $node->safe_psql('postgres', $_[0]); }
 
-q1("SELECT fqs_create_queue('crashq', max_ready => 10, lease => '1 hour', max_attempts => 100)");
+# no pen while the first 20 arrive (an enqueue checks the depth itself, so
+# with max_ready 10 set already, some of them would go to the pen); then
+# max_ready 10: the breaker opens and the next 20 go to the pen
+q1("SELECT fqs_create_queue('crashq', max_ready => 0, lease => '1 hour', max_attempts => 100)");
 my @CK = map { "c$_" } 0 .. 3;
 my @ids;
 my %cid_key;
@@ -318,6 +321,7 @@ sub enqueue_crashq
 	}
 }
 enqueue_crashq(1, 20);
+q1("SELECT fqs_alter_queue('crashq', max_ready => 10)");
 ok($node->poll_query_until('postgres', "SELECT breaker_open FROM fqs_queues WHERE queue = 'crashq'"),
 	'crashq: 20 ready messages open the breaker (max_ready 10)');
 enqueue_crashq(21, 40);
