@@ -16,7 +16,7 @@ PG_CPPFLAGS = -Isrc
 # signatures) have parameters a given caller does not use.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
 
-REGRESS = setup api errors sequential admin views wait privileges rotate breaker
+REGRESS = setup api errors sequential admin views wait privileges rotate breaker hostile
 REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
 ISOLATION = claim_skip_locked enqueue_order lost_release dead_head compose pen_mover max_claimed
 ISOLATION_OPTS = --inputdir=test/isolation --temp-config=test/fqs-noworker.conf --temp-instance=./tmp_check_iso

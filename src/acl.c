@@ -367,6 +367,10 @@ acl_change(FunctionCallInfo fcinfo, bool grant)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("role must not be null")));
 	role = PG_GETARG_OID(1);
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(role)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role with OID %u does not exist", role)));
 	fqs_call_begin(&c);
 	if (strcmp(name, "*") != 0)
 	{

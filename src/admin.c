@@ -18,7 +18,10 @@
 
 #include "catalog/pg_type.h"
 #include "catalog/namespace.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "utils/wait_event.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -128,6 +131,11 @@ fqs_create_queue(PG_FUNCTION_ARGS)
 	Datum		v[6];
 	char		nulls[6] = "      ";
 
+	if (strcmp(name, "*") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("queue name \"*\" is reserved"),
+				 errdetail("fqs_grant() and fqs_revoke() use it for every queue.")));
 	admin_read_opts(fcinfo, &o, false);
 	v[0] = CStringGetTextDatum(name);
 	admin_opts_params(&o, v, nulls);
@@ -284,6 +292,29 @@ fqs_resume(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Lock a generation's table for TRUNCATE without ever queueing for it (a
+ * queued AccessExclusive request would stall every claim behind it): try
+ * again for up to a second, since the statements of the worker and of
+ * claims hold their locks only for a moment.
+ */
+static bool
+admin_try_lock(Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < 50; i++)
+	{
+		if (ConditionalLockRelationOid(relid, AccessExclusiveLock))
+			return true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 20, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
+}
+
+/*
  * Start writing new messages to the next generation of the ring, after
  * truncating it.  That generation must hold no unfinished message, and
  * (unless force) its last message must have finished more than
@@ -354,7 +385,7 @@ fqs_rotate_generation(bool force)
 		relid = get_relname_relid(sql, nsp);
 		if (!OidIsValid(relid))
 			elog(ERROR, "fqs: table fqs.%s is missing", sql);
-		if (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
+		if (!admin_try_lock(relid))
 		{
 			ereport(NOTICE,
 					(errmsg("fqs: generation %d is in use; not rotating now",

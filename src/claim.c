@@ -541,7 +541,8 @@ fqs_fail(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("error must not be null"),
 				 errhint("Say why the message failed; it is kept as the message's last error.")));
-	err = PG_GETARG_DATUM(2);
+	err = PointerGetDatum(PG_GETARG_TEXT_PP(2));
+	fqs_check_reason((text *) DatumGetPointer(err), "error");
 
 	fqs_call_begin(&call);
 	v[0] = Int64GetDatum(id);

@@ -73,6 +73,22 @@ enq_check_payload(text *payload, int pos)
 						   fqs_max_payload_bytes)));
 }
 
+/* headers count against fqs.max_payload_bytes like payloads */
+static void
+enq_check_headers(Datum h, int pos)
+{
+	Size		len = VARSIZE_ANY_EXHDR(DatumGetPointer(h));
+
+	if (len > (Size) fqs_max_payload_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 pos < 0 ?
+				 errmsg("headers are too large (%zu bytes)", len) :
+				 errmsg("headers %d are too large (%zu bytes)", pos + 1, len),
+				 errdetail("fqs.max_payload_bytes is %d.",
+						   fqs_max_payload_bytes)));
+}
+
 static void
 enq_check_key(const char *key)
 {
@@ -290,7 +306,10 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 	key = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	enq_check_key(key);
 	if (!hnull)
-		hd = PG_GETARG_DATUM(3);
+	{
+		hd = PointerGetDatum(PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(3)));
+		enq_check_headers(hd, -1);
+	}
 	priority = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
 	pd = PointerGetDatum(payload);
 	has_deliver_at = fqs_check_deliver_at(fcinfo, 6);
@@ -312,6 +331,11 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 					 errmsg("dedup_id is too long (%zu bytes)", strlen(dedup)),
 					 errdetail("dedup_id is at most %d bytes.",
 							   FQS_MAX_KEY_BYTES)));
+		if (dedup[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("dedup_id must not be empty"),
+					 errhint("Pass NULL for no deduplication.")));
 		id = nextval_internal(enq_message_id_seq(), false);
 		v[0] = Int32GetDatum(q.qid);
 		v[1] = CStringGetTextDatum(dedup);
@@ -443,6 +467,12 @@ fqs_enqueue_batch(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 					 errmsg("headers has %d elements but payloads has %d",
 							hc, n)));
+		for (i = 0; i < n; i++)
+			if (!hnulls[i])
+			{
+				headers[i] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(headers[i]));
+				enq_check_headers(headers[i], i);
+			}
 	}
 
 	/* a scalar SRF: describe the one bigint column ourselves */

@@ -32,6 +32,8 @@
 
 /* Largest fifo_key and dedup_id accepted, in bytes. */
 #define FQS_MAX_KEY_BYTES	1024
+/* Largest error text of fqs_fail and reason of fqs_skip, in bytes. */
+#define FQS_MAX_REASON_BYTES	65536
 /* Default backoff of fqs_fail: base * 2^(attempt-1), capped. */
 #define FQS_BACKOFF_BASE_MS	1000
 #define FQS_BACKOFF_MAX_MS	(3600 * 1000)
@@ -191,6 +193,7 @@ extern bool fqs_check_deliver_at(FunctionCallInfo fcinfo, int argno);
 extern int64 fqs_arg_int64(FunctionCallInfo fcinfo, int argno,
 						   const char *what);
 extern void fqs_check_receipt(int64 receipt);
+extern void fqs_check_reason(text *t, const char *what);
 extern bool fqs_lock(int what, uint32 objid, LOCKMODE mode, bool nowait);
 extern void fqs_lock_queue_name(const char *name, LOCKMODE mode);
 extern void fqs_raise_message_unknown(int64 id);

@@ -732,7 +732,9 @@ seq_retry_waiting(int64 id)
 	static FqsPlan ready = {
 		"UPDATE fqs.ready SET lease_until = NULL, receipt = 0, "
 		"       visible_at = LEAST(visible_at, pg_catalog.clock_timestamp()) "
-		" WHERE id = $1 RETURNING qid",
+		" WHERE id = $1 AND (lease_until IS NOT NULL "
+		"                    OR visible_at > pg_catalog.clock_timestamp()) "
+		"RETURNING qid",
 		1, {INT8OID}, NULL
 	};
 	static FqsPlan pen = {
@@ -833,7 +835,7 @@ seq_skip_waiting(int64 id, text *reason)
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("message " INT64_FORMAT " cannot be skipped", id),
 			 errdetail("fqs_skip() acts on dead messages and on messages not yet committed (ready, delayed, claimed or in the holding pen)."),
-			 errhint("A processed message is finished by the sequential stage.")));
+			 errhint("fqs_message_status() says where the message is.")));
 }
 
 /*
@@ -902,12 +904,18 @@ fqs_skip(PG_FUNCTION_ARGS)
 	int32		gen;
 	int32		attempts;
 
-	if (PG_ARGISNULL(1) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
+	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("reason must not be null or empty"),
+				 errmsg("reason must not be null"),
 				 errhint("A skip is recorded with its reason.")));
 	reason = PG_GETARG_TEXT_PP(1);
+	if (VARSIZE_ANY_EXHDR(reason) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reason must not be empty"),
+				 errhint("A skip is recorded with its reason.")));
+	fqs_check_reason(reason, "reason");
 
 	fqs_call_begin(&call);
 	if (!seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts))

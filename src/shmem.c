@@ -83,6 +83,7 @@ typedef struct PendingAdd
 {
 	int32		qid;
 	int64		n;
+	int			level;			/* (sub)transaction nesting level */
 } PendingAdd;
 static List *pending_adds = NIL;
 
@@ -376,6 +377,41 @@ fqs_wait_end(void)
  * Ready depth (see the file header)
  * --------------------------------------------------------------------- */
 
+static bool subxact_callback_registered = false;
+
+/*
+ * A rolled-back subtransaction made nothing ready; a committed one hands
+ * its messages to its parent.
+ */
+static void
+fqs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, pending_adds)
+		{
+			PendingAdd *a = (PendingAdd *) lfirst(lc);
+
+			if (a->level >= level)
+				pending_adds = foreach_delete_current(pending_adds, lc);
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, pending_adds)
+		{
+			PendingAdd *a = (PendingAdd *) lfirst(lc);
+
+			if (a->level >= level)
+				a->level = level - 1;
+		}
+	}
+}
+
 static FqsDepth *
 depth_find(int32 qid)
 {
@@ -502,10 +538,16 @@ fqs_ready_added_at_commit(int32 qid, int64 n)
 		RegisterXactCallback(fqs_xact_callback, NULL);
 		xact_callback_registered = true;
 	}
+	if (!subxact_callback_registered)
+	{
+		RegisterSubXactCallback(fqs_subxact_callback, NULL);
+		subxact_callback_registered = true;
+	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	a = palloc(sizeof(PendingAdd));
 	a->qid = qid;
 	a->n = n;
+	a->level = GetCurrentTransactionNestLevel();
 	pending_adds = lappend(pending_adds, a);
 	MemoryContextSwitchTo(old);
 }

@@ -163,14 +163,22 @@ fqs_check_queue_text(text *t)
 				 errmsg("queue name is too long (%d bytes)", len),
 				 errdetail("Queue names are at most %d bytes.",
 						   NAMEDATALEN - 1)));
-	for (i = 0; i < len; i++)
+	for (i = 0; i < len;)
 	{
 		unsigned char c = (unsigned char) name[i];
+		int			l = pg_mblen(name + i);
+		pg_wchar	u = c;
 
-		if (c < 0x20 || c == 0x7f)
+		if (GetDatabaseEncoding() == PG_UTF8 && l > 1)
+			u = utf8_to_unicode((const unsigned char *) name + i);
+		/* C0 and C1 controls, line separators, bidirectional overrides */
+		if (u < 0x20 || (u >= 0x7f && u <= 0x9f) ||
+			u == 0x2028 || u == 0x2029 ||
+			(u >= 0x202a && u <= 0x202e) || (u >= 0x2066 && u <= 0x2069))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_NAME),
 					 errmsg("queue name must not contain control characters")));
+		i += l;
 	}
 	return name;
 }
@@ -268,18 +276,23 @@ fqs_check_interval(FunctionCallInfo fcinfo, int argno, const char *what,
 				 errhint("Use days, hours, minutes or seconds.")));
 	/* a day is 24 hours here */
 	if (pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &usecs) ||
-		pg_add_s64_overflow(usecs, iv->time, &usecs) ||
-		usecs > (int64) max_s * USECS_PER_SEC)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is too long", what),
-				 errdetail("%s is at most %d seconds.", guc, max_s),
-				 errhint("A superuser can raise %s.", guc)));
+		pg_add_s64_overflow(usecs, iv->time, &usecs))
+		usecs = (iv->day < 0 || (iv->day == 0 && iv->time < 0)) ?
+			PG_INT64_MIN : PG_INT64_MAX;
 	if (usecs < 0 || (usecs == 0 && !allow_zero))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be %s", what,
 						allow_zero ? "zero or positive" : "positive")));
+	if (usecs > (int64) max_s * USECS_PER_SEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", what),
+				 errdetail("%s is at most %d seconds.", guc, max_s),
+				 errhint("A superuser can raise %s.", guc)));
+	/* as plain time: a "day" never turns into 23 or 25 hours */
+	iv = palloc0(sizeof(Interval));
+	iv->time = usecs;
 	return iv;
 }
 
@@ -345,6 +358,19 @@ fqs_lock_queue_name(const char *name, LOCKMODE mode)
 	fqs_lock(FQS_LOCK_QUEUE_NAME,
 			 hash_bytes((const unsigned char *) name, strlen(name)),
 			 mode, false);
+}
+
+/* An error text or skip reason: at most FQS_MAX_REASON_BYTES. */
+void
+fqs_check_reason(text *t, const char *what)
+{
+	Size		len = VARSIZE_ANY_EXHDR(t);
+
+	if (len > FQS_MAX_REASON_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too long (%zu bytes)", what, len),
+				 errdetail("It is at most %d bytes.", FQS_MAX_REASON_BYTES)));
 }
 
 void

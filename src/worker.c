@@ -73,6 +73,13 @@ PG_FUNCTION_INFO_V1(fqs_maintain);
 /* the launcher restarts a dead worker no sooner than this after its start */
 #define LAUNCHER_RESTART_MS		1000
 #define LAUNCHER_NAPTIME_MS		1000
+/*
+ * The launcher looks for databases that have no worker this often (one
+ * may have been refused a slot), and leaves a database whose worker found
+ * no fqs alone for LAUNCHER_NOFQS_MS (CREATE EXTENSION asks at once).
+ */
+#define LAUNCHER_RESCAN_MS		10000
+#define LAUNCHER_NOFQS_MS		300000
 /* the worker considers rotating generations this often */
 #define WORKER_ROTATE_MS		60000
 /*
@@ -112,10 +119,10 @@ slot_for(Oid dboid, bool alloc)
 
 /*
  * Ask the launcher for a worker in dboid.  Returns false when fqs has no
- * shared memory or every slot is taken.
+ * shared memory or every slot is taken (with a WARNING unless quiet).
  */
 static bool
-request_worker(Oid dboid)
+request_worker(Oid dboid, bool quiet)
 {
 	int			i;
 
@@ -128,9 +135,13 @@ request_worker(Oid dboid)
 	LWLockRelease(fqs_shared->lock);
 	if (i < 0)
 	{
+		if (quiet)
+			return false;
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("fqs: no worker slot left for database %u", dboid),
+				 errdetail("The launcher tries again every %d seconds, so the database gets its worker once another database's worker ends.",
+						   LAUNCHER_RESCAN_MS / 1000),
 				 errhint("Increase fqs.max_databases.")));
 		return false;
 	}
@@ -142,7 +153,7 @@ request_worker(Oid dboid)
 void
 fqs_request_worker(Oid dboid)
 {
-	(void) request_worker(dboid);
+	(void) request_worker(dboid, false);
 }
 
 /* Is dbname allowed by fqs.databases (empty: every database)? */
@@ -229,6 +240,53 @@ launcher_databases(Oid only_oid)
 	return result;
 }
 
+/* A database whose worker found no fqs, and when. */
+typedef struct NoFqs
+{
+	Oid			dboid;
+	TimestampTz when;
+} NoFqs;
+
+static void
+launcher_nofqs_note(List **nofqs, Oid dboid)
+{
+	ListCell   *lc;
+	NoFqs	   *n;
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	foreach(lc, *nofqs)
+	{
+		n = (NoFqs *) lfirst(lc);
+		if (n->dboid == dboid)
+		{
+			n->when = GetCurrentTimestamp();
+			MemoryContextSwitchTo(old);
+			return;
+		}
+	}
+	n = palloc(sizeof(NoFqs));
+	n->dboid = dboid;
+	n->when = GetCurrentTimestamp();
+	*nofqs = lappend(*nofqs, n);
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+launcher_nofqs_recent(List *nofqs, Oid dboid)
+{
+	ListCell   *lc;
+
+	foreach(lc, nofqs)
+	{
+		NoFqs	   *n = (NoFqs *) lfirst(lc);
+
+		if (n->dboid == dboid)
+			return !TimestampDifferenceExceeds(n->when, GetCurrentTimestamp(),
+											   LAUNCHER_NOFQS_MS);
+	}
+	return false;
+}
+
 static bool
 launcher_start_worker(Oid dboid, BackgroundWorkerHandle **handle)
 {
@@ -262,6 +320,8 @@ fqs_launcher_main(Datum arg)
 	TimestampTz *started;
 	List	   *dbs;
 	ListCell   *lc;
+	TimestampTz last_rescan;
+	List	   *nofqs = NIL;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -283,7 +343,8 @@ fqs_launcher_main(Datum arg)
 	/* find the databases that have fqs: each worker checks its own */
 	dbs = launcher_databases(InvalidOid);
 	foreach(lc, dbs)
-		(void) request_worker(lfirst_oid(lc));
+		(void) request_worker(lfirst_oid(lc), false);
+	last_rescan = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -294,6 +355,32 @@ fqs_launcher_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		/*
+		 * Databases refused a slot (more databases than fqs.max_databases)
+		 * get one once another database's worker has ended.
+		 */
+		if (TimestampDifferenceExceeds(last_rescan, GetCurrentTimestamp(),
+									   LAUNCHER_RESCAN_MS))
+		{
+			last_rescan = GetCurrentTimestamp();
+			dbs = launcher_databases(InvalidOid);
+			foreach(lc, dbs)
+			{
+				Oid			dboid = lfirst_oid(lc);
+				bool		has_slot;
+
+				if (launcher_nofqs_recent(nofqs, dboid))
+					continue;
+				LWLockAcquire(fqs_shared->lock, LW_SHARED);
+				has_slot = slot_for(dboid, false) >= 0;
+				LWLockRelease(fqs_shared->lock);
+				if (!has_slot && request_worker(dboid, true))
+					ereport(LOG,
+							(errmsg("fqs: database %u got a worker slot", dboid)));
+			}
+			list_free(dbs);
 		}
 
 		for (i = 0; i < fqs_shared->nslots; i++)
@@ -322,10 +409,17 @@ fqs_launcher_main(Datum arg)
 				/* its worker found no fqs: free the slot once it is gone */
 				if (pid == 0 && handles[i] == NULL)
 				{
+					bool		freed = false;
+
 					LWLockAcquire(fqs_shared->lock, LW_EXCLUSIVE);
 					if (!fqs_shared->slots[i].wanted && fqs_shared->slots[i].pid == 0)
+					{
 						fqs_shared->slots[i].dboid = InvalidOid;
+						freed = true;
+					}
 					LWLockRelease(fqs_shared->lock);
+					if (freed)
+						launcher_nofqs_note(&nofqs, dboid);
 				}
 				continue;
 			}
@@ -740,7 +834,7 @@ fqs_start_worker(PG_FUNCTION_ARGS)
 						get_database_name(MyDatabaseId))));
 		PG_RETURN_BOOL(false);
 	}
-	PG_RETURN_BOOL(request_worker(MyDatabaseId));
+	PG_RETURN_BOOL(request_worker(MyDatabaseId, false));
 }
 
 /* fqs_workers(): the worker slots, for monitoring. */
