@@ -18,10 +18,11 @@
 
 #include "catalog/pg_type.h"
 #include "catalog/namespace.h"
+#include "access/xact.h"
 #include "miscadmin.h"
-#include "storage/latch.h"
 #include "storage/lmgr.h"
-#include "utils/wait_event.h"
+#include "utils/guc.h"
+#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -220,6 +221,19 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 		"SELECT qid FROM fqs.queue WHERE name = $1 FOR UPDATE",
 		1, {TEXTOID}, NULL
 	};
+	static FqsPlan quiesce = {
+		"SELECT (SELECT pg_catalog.count(*) FROM "
+		"          (SELECT 1 FROM fqs.key_head WHERE qid = $1 FOR UPDATE) a), "
+		"       (SELECT pg_catalog.count(*) FROM "
+		"          (SELECT 1 FROM fqs.ready WHERE qid = $1 FOR UPDATE) b), "
+		"       (SELECT pg_catalog.count(*) FROM "
+		"          (SELECT 1 FROM fqs.releasable WHERE qid = $1 FOR UPDATE) c), "
+		"       (SELECT pg_catalog.count(*) FROM "
+		"          (SELECT 1 FROM fqs.pen WHERE qid = $1 FOR UPDATE) d), "
+		"       (SELECT pg_catalog.count(*) FROM "
+		"          (SELECT 1 FROM fqs.dead WHERE qid = $1 FOR UPDATE) e)",
+		1, {INT4OID}, NULL
+	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
 	bool		force = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	Datum		v[1];
@@ -235,6 +249,13 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 				 errmsg("queue \"%s\" does not exist", name)));
 	v[0] = fqs_getdatum(0, 1, &isnull);
 	fqs_check_right(DatumGetInt32(v[0]), FQS_RIGHT_ALL, name);
+	/*
+	 * Wait for commits, completes, claims and moves in flight on the queue
+	 * (they hold these rows), so that the statements below, which start
+	 * afterwards, see what they wrote; later ones wait for this drop and
+	 * then find the queue gone.
+	 */
+	fqs_exec(&quiesce, v, NULL, 0);
 	if (!force)
 	{
 		fqs_exec(&busy, v, NULL, 1);
@@ -292,38 +313,133 @@ fqs_resume(PG_FUNCTION_ARGS)
 }
 
 /*
- * Lock a generation's table for TRUNCATE without ever queueing for it (a
- * queued AccessExclusive request would stall every claim behind it): try
- * again for up to a second, since the statements of the worker and of
- * claims hold their locks only for a moment.
+ * How long rotation waits for one of its locks, or for a row a claim or
+ * commit in flight holds.  While it waits for a generation's tables, new
+ * statements on the queue tables queue behind it, so this is also the
+ * longest stall a rotation can cause.  It must stay below
+ * deadlock_timeout: when a commit in flight waits for the generation rotation
+ * holds while rotation waits for that commit's row, rotation gives up
+ * first and the commit goes on.
  */
-static bool
-admin_try_lock(Oid relid)
+#define ROTATE_LOCK_TIMEOUT_MS	200
+
+/*
+ * The body of a rotation from generation "next" (the oldest) on, inside a
+ * subtransaction: lock its tables, copy its unfinished messages forward
+ * into generation cur, truncate it, and make it the current one.  Returns
+ * the number of messages copied forward, or -1 when it was not done
+ * (recently finished messages, without force).
+ */
+static int64
+rotate_body(int32 cur, int32 next, bool force, Interval *retention)
 {
+	static FqsPlan recent = {
+		"SELECT COALESCE((SELECT pg_catalog.max(done_at) FROM fqs.done "
+		"                  WHERE gen = $1) >= pg_catalog.now() - $2, false)",
+		2, {INT4OID, INTERVALOID}, NULL
+	};
+	/*
+	 * Unfinished messages of the generation -- every one whose seq is past
+	 * its key's head: ready, delayed, claimed, in the pen, processed, dead
+	 * -- move to generation $2 with their payloads, results and dedup ids.
+	 */
+	static FqsPlan forward = {
+		"WITH unf AS MATERIALIZED ("
+		"  SELECT m.id FROM fqs.message m "
+		"    JOIN fqs.key_head h ON h.kid = m.kid "
+		"   WHERE m.gen = $1 AND m.seq > h.head_seq), "
+		"mm AS (INSERT INTO fqs.message "
+		"         (gen, id, qid, kid, seq, priority, enqueued_at, payload, headers) "
+		"       SELECT $2, m.id, m.qid, m.kid, m.seq, m.priority, m.enqueued_at, "
+		"              m.payload, m.headers "
+		"         FROM fqs.message m "
+		"        WHERE m.gen = $1 AND m.id IN (SELECT id FROM unf) "
+		"       RETURNING id), "
+		"pp AS (INSERT INTO fqs.processed "
+		"         (gen, kid, seq, id, qid, attempts, claimed_at, committed_at, "
+		"          result, skip_reason) "
+		"       SELECT $2, p.kid, p.seq, p.id, p.qid, p.attempts, p.claimed_at, "
+		"              p.committed_at, p.result, p.skip_reason "
+		"         FROM fqs.processed p "
+		"        WHERE p.gen = $1 AND p.id IN (SELECT id FROM unf)), "
+		"r AS (UPDATE fqs.ready SET gen = $2 WHERE gen = $1), "
+		"pn AS (UPDATE fqs.pen SET gen = $2 WHERE gen = $1), "
+		"d AS (UPDATE fqs.dead SET gen = $2 WHERE gen = $1), "
+		"dd AS (UPDATE fqs.dedup SET gen = $2 "
+		"        WHERE gen = $1 AND id IN (SELECT id FROM unf)) "
+		"SELECT pg_catalog.count(*) FROM mm",
+		2, {INT4OID, INT4OID}, NULL
+	};
+	static FqsPlan advance = {
+		"WITH d AS (DELETE FROM fqs.dedup WHERE gen = $1) "
+		"UPDATE fqs.meta SET cur_gen = $1, gen_started_at = pg_catalog.now()",
+		1, {INT4OID}, NULL
+	};
+	static const char *const tables[] = {"message", "processed", "done"};
+	Oid			nsp = get_namespace_oid("fqs", false);
+	Datum		v[2];
+	bool		isnull;
+	char		sql[256];
+	char		timeout[32];
+	int64		copied;
+	int			guc_level;
 	int			i;
 
-	for (i = 0; i < 50; i++)
+	v[0] = Int32GetDatum(next);
+	v[1] = IntervalPGetDatum(retention);
+	fqs_exec(&recent, v, NULL, 1);
+	if (!force && DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+		return -1;
+
+	/* every wait below ends after ROTATE_LOCK_TIMEOUT_MS */
+	guc_level = NewGUCNestLevel();
+	snprintf(timeout, sizeof(timeout), "%d", ROTATE_LOCK_TIMEOUT_MS);
+	(void) set_config_option("lock_timeout", timeout, PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	/* table names are built from a generation number, never from input */
+	for (i = 0; i < (int) lengthof(tables); i++)
 	{
-		if (ConditionalLockRelationOid(relid, AccessExclusiveLock))
-			return true;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 20, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		Oid			relid;
+
+		snprintf(sql, sizeof(sql), "%s_%d", tables[i], next);
+		relid = get_relname_relid(sql, nsp);
+		if (!OidIsValid(relid))
+			elog(ERROR, "fqs: table fqs.%s is missing", sql);
+		LockRelationOid(relid, AccessExclusiveLock);
 	}
-	return false;
+
+	/*
+	 * Holding the generation exclusively, nobody can write into it or read
+	 * from it any more: what is unfinished now is all there is to copy.
+	 */
+	v[0] = Int32GetDatum(next);
+	v[1] = Int32GetDatum(cur);
+	fqs_exec(&forward, v, NULL, 1);
+	copied = fqs_getint64(0, 1);
+
+	snprintf(sql, sizeof(sql),
+			 "TRUNCATE fqs.message_%d, fqs.processed_%d, fqs.done_%d",
+			 next, next, next);
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "fqs: could not truncate generation %d", next);
+	v[0] = Int32GetDatum(next);
+	fqs_exec(&advance, v, NULL, 0);
+	AtEOXact_GUC(true, guc_level);
+	return copied;
 }
 
 /*
  * Start writing new messages to the next generation of the ring, after
- * truncating it.  That generation must hold no unfinished message, and
- * (unless force) its last message must have finished more than
- * fqs.retention ago and the current generation be at least
- * fqs.retention / 2 old.  Returns the new generation, or -1 when nothing
- * was rotated.  Old data leaves by TRUNCATE, never row DELETE.  When a
- * session holds a lock on the generation's tables (a long read of old
- * messages, pg_dump), the rotation is skipped and tried again later.
- * Called by fqs_rotate() and by the background worker.
+ * copying its few unfinished messages forward and truncating it.  Unless
+ * force, the current generation must be at least fqs.retention / 2 old and
+ * nothing in the next one may have finished less than fqs.retention ago.
+ * Returns the new generation, or -1 when nothing was rotated.  Old data
+ * leaves by TRUNCATE, never row DELETE.  When the generation's tables or
+ * rows stay locked for ROTATE_LOCK_TIMEOUT_MS (a long transaction on them,
+ * pg_dump), the rotation is given up and tried again later; a waiting
+ * claim holds no lock on them.  Called by fqs_rotate() and by the
+ * background worker.
  */
 int32
 fqs_rotate_generation(bool force)
@@ -339,31 +455,15 @@ fqs_rotate_generation(bool force)
 		"  FROM fqs.meta FOR UPDATE",
 		1, {INTERVALOID}, NULL
 	};
-	static FqsPlan pinned = {
-		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE gen = $1) "
-		"    OR EXISTS (SELECT 1 FROM fqs.pen WHERE gen = $1) "
-		"    OR EXISTS (SELECT 1 FROM fqs.dead WHERE gen = $1) "
-		"    OR EXISTS (SELECT 1 FROM fqs.message m "
-		"                 JOIN fqs.key_head h ON h.kid = m.kid "
-		"                WHERE m.gen = $1 AND m.seq > h.head_seq), "
-		"       COALESCE((SELECT pg_catalog.max(done_at) FROM fqs.done "
-		"                  WHERE gen = $1) >= pg_catalog.now() - $2, false)",
-		2, {INT4OID, INTERVALOID}, NULL
-	};
-	static FqsPlan advance = {
-		"WITH d AS (DELETE FROM fqs.dedup WHERE gen = $1) "
-		"UPDATE fqs.meta SET cur_gen = $1, gen_started_at = pg_catalog.now()",
-		1, {INT4OID}, NULL
-	};
-	static const char *const tables[] = {"message", "processed", "done"};
-	Oid			nsp = get_namespace_oid("fqs", false);
-	Datum		v[2];
+	Datum		v[1];
 	bool		isnull;
+	int32		cur;
 	int32		next;
-	char		sql[256];
-	int			i;
+	int64		copied = -1;
 	Interval	retention;
 	Interval	half;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
 
 	/* intervals are computed here: no operator is left to resolve */
 	memset(&retention, 0, sizeof(retention));
@@ -373,52 +473,51 @@ fqs_rotate_generation(bool force)
 	fqs_exec(&init, NULL, NULL, 0);
 	v[0] = IntervalPGetDatum(&half);
 	fqs_exec(&meta, v, NULL, 0);
-	next = (fqs_getint32(0, 1) + 1) % FQS_GENERATIONS;
+	cur = fqs_getint32(0, 1);
+	next = (cur + 1) % FQS_GENERATIONS;
 	if (!force && !DatumGetBool(fqs_getdatum(0, 2, &isnull)))
 		return -1;
-	/* table names are built from a generation number, never from input */
-	for (i = 0; i < (int) lengthof(tables); i++)
-	{
-		Oid			relid;
 
-		snprintf(sql, sizeof(sql), "%s_%d", tables[i], next);
-		relid = get_relname_relid(sql, nsp);
-		if (!OidIsValid(relid))
-			elog(ERROR, "fqs: table fqs.%s is missing", sql);
-		if (!admin_try_lock(relid))
-		{
-			ereport(NOTICE,
-					(errmsg("fqs: generation %d is in use; not rotating now",
-							next)));
-			return -1;
-		}
-	}
 	/*
-	 * Only now, holding the generation exclusively, is the look for
-	 * unfinished messages final: an enqueue that still wrote into it has
-	 * committed (its rows are seen) or has not started writing.
+	 * A subtransaction, so that a lock wait that times out (or a deadlock)
+	 * gives up this rotation only, not the caller's transaction.
 	 */
-	v[0] = Int32GetDatum(next);
-	v[1] = IntervalPGetDatum(&retention);
-	fqs_exec(&pinned, v, NULL, 1);
-	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
 	{
+		copied = rotate_body(cur, next, force, &retention);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+			edata->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED)
+			ReThrowError(edata);
 		ereport(NOTICE,
-				(errmsg("fqs: generation %d still holds unfinished messages; not rotating",
-						next),
-				 errhint("Look for stuck keys in fqs_queues and fqs_dead_messages.")));
+				(errmsg("fqs: generation %d is in use; not rotating now", next),
+				 errdetail("%s", edata->message)));
+		FreeErrorData(edata);
 		return -1;
 	}
-	if (!force && DatumGetBool(fqs_getdatum(0, 2, &isnull)))
-		return -1;
-	v[0] = Int32GetDatum(next);
+	PG_END_TRY();
 
-	snprintf(sql, sizeof(sql),
-			 "TRUNCATE fqs.message_%d, fqs.processed_%d, fqs.done_%d",
-			 next, next, next);
-	if (SPI_execute(sql, false, 0) < 0)
-		elog(ERROR, "fqs: could not truncate generation %d", next);
-	fqs_exec(&advance, v, NULL, 0);
+	if (copied < 0)
+		return -1;
+	if (copied > 0)
+		ereport(LOG,
+				(errmsg("fqs: rotation copied %lld unfinished messages forward from generation %d",
+						(long long) copied, next)));
 	return next;
 }
 

@@ -18,9 +18,11 @@
  * transactions committing many keys cannot deadlock each other -- and each
  * decides in a statement that starts after the lock is granted.  So the
  * later of the two always sees the other's effect: either the commit sees
- * the advanced head, or the complete sees the processed row.  Lock order
- * everywhere is key_head, then releasable; the claimer locks only
- * releasable rows.
+ * the advanced head, or the complete sees the processed row.  Lock order:
+ * a complete (and fqs_retry) locks the key's releasable row, then its
+ * key_head row -- the order of a claimer that claims and completes in one
+ * transaction; a commit locks key_head (KEY SHARE) and only inserts into
+ * releasable, which never waits for a row that is merely locked.
  *
  * Cost: fqs_claim_sequential O(k log K + n log D) for k keys served;
  * fqs_complete O(log D).  Neither depends on the processed backlog.
@@ -463,9 +465,17 @@ typedef struct SeqHold
 static bool
 seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 {
-	static FqsPlan find = {
-		"SELECT kid FROM fqs.releasable "
-		" WHERE receipt = $1 AND lease_until IS NOT NULL",
+	/*
+	 * The hold first: while a claimer that took the key again (and may
+	 * complete in the same transaction, locking key_head after the
+	 * releasable row) is in flight, a stale receipt waits for it here and
+	 * then finds its receipt gone, instead of holding key_head and
+	 * deadlocking with it.
+	 */
+	static FqsPlan lockhold = {
+		"SELECT kid, hold_upto, head_attempts FROM fqs.releasable "
+		" WHERE receipt = $1 AND lease_until IS NOT NULL "
+		"   FOR UPDATE",
 		1, {INT8OID}, NULL
 	};
 	static FqsPlan lockhead = {
@@ -474,12 +484,6 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 		" WHERE h.kid = $1 FOR UPDATE OF h",
 		1, {INT8OID}, NULL
 	};
-	static FqsPlan lockhold = {
-		"SELECT hold_upto, head_attempts FROM fqs.releasable "
-		" WHERE kid = $1 AND receipt = $2 AND lease_until IS NOT NULL "
-		"   FOR UPDATE",
-		2, {INT8OID, INT8OID}, NULL
-	};
 	static FqsPlan msg = {
 		"SELECT seq, gen FROM fqs.processed WHERE id = $1 AND kid = $2",
 		2, {INT8OID, INT8OID}, NULL
@@ -487,9 +491,11 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 	Datum		v[2];
 
 	v[0] = Int64GetDatum(receipt);
-	if (fqs_exec(&find, v, NULL, 1) == 0)
+	if (fqs_exec(&lockhold, v, NULL, 0) != 1)
 		return false;
 	h->kid = fqs_getint64(0, 1);
+	h->hold_upto = fqs_getint64(0, 2);
+	h->head_attempts = fqs_getint32(0, 3);
 
 	v[0] = Int64GetDatum(h->kid);
 	if (fqs_exec(&lockhead, v, NULL, 0) != 1)
@@ -497,13 +503,6 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 	h->head = fqs_getint64(0, 1);
 	h->qid = fqs_getint32(0, 2);
 	h->max_attempts = fqs_getint32(0, 3);
-
-	/* recheck under the lock: the hold may have ended meanwhile */
-	v[1] = Int64GetDatum(receipt);
-	if (fqs_exec(&lockhold, v, NULL, 0) != 1)
-		return false;
-	h->hold_upto = fqs_getint64(0, 1);
-	h->head_attempts = fqs_getint32(0, 2);
 
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(h->kid);
@@ -749,6 +748,10 @@ seq_retry_waiting(int64 id)
 		"SELECT kid, seq FROM fqs.processed WHERE id = $1",
 		1, {INT8OID}, NULL
 	};
+	static FqsPlan lockrel = {
+		"SELECT 1 FROM fqs.releasable WHERE kid = $1 FOR UPDATE",
+		1, {INT8OID}, NULL
+	};
 	static FqsPlan lockhead = {
 		"SELECT head_seq, qid FROM fqs.key_head WHERE kid = $1 FOR UPDATE",
 		1, {INT8OID}, NULL
@@ -779,7 +782,9 @@ seq_retry_waiting(int64 id)
 		int64		seq = fqs_getint64(0, 2);
 		int32		qid;
 
+		/* the key's hold first, then its head, as fqs_complete does */
 		v[0] = Int64GetDatum(kid);
+		(void) fqs_exec(&lockrel, v, NULL, 0);
 		if (fqs_exec(&lockhead, v, NULL, 0) != 1)
 			elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
 		qid = fqs_getint32(0, 2);

@@ -71,10 +71,24 @@ count_regress "$logdir/regress.log"
 [ -f "$work/regression.diffs" ] && cp "$work/regression.diffs" "$logdir/" && cat "$work/regression.diffs"
 
 echo "== isolation"
-as "make -s PG_CONFIG='$PG_CONFIG' installcheck REGRESS= TAP_TESTS=" >"$logdir/isolation.log" 2>&1
-grep -E '\.\.\. |ok [0-9]' "$logdir/isolation.log" || true
-count_regress "$logdir/isolation.log"
-[ -f "$work/output_iso/regression.diffs" ] && cp "$work/output_iso/regression.diffs" "$logdir/isolation.diffs" && cat "$work/output_iso/regression.diffs"
+# The specs run once per isolation level of the sessions
+# (default_transaction_isolation), each level against its own expected
+# output: READ COMMITTED (test/isolation/expected), REPEATABLE READ
+# (test/isolation/rr/expected) and SERIALIZABLE (test/isolation/ser/expected).
+# Every level counts each of its tests.
+for level in rc rr ser; do
+	case $level in
+	rc) name="READ COMMITTED"; opt= ;;
+	rr) name="REPEATABLE READ"; opt="FQS_ISO_LEVEL=rr" ;;
+	ser) name="SERIALIZABLE"; opt="FQS_ISO_LEVEL=ser" ;;
+	esac
+	echo "-- $name"
+	rm -f "$work/output_iso/regression.diffs"
+	as "make -s PG_CONFIG='$PG_CONFIG' installcheck REGRESS= TAP_TESTS= $opt" >"$logdir/isolation-$level.log" 2>&1
+	grep -E '\.\.\. |ok [0-9]' "$logdir/isolation-$level.log" || true
+	count_regress "$logdir/isolation-$level.log"
+	[ -f "$work/output_iso/regression.diffs" ] && cp "$work/output_iso/regression.diffs" "$logdir/isolation-$level.diffs" && cat "$work/output_iso/regression.diffs"
+done
 
 echo "== TAP"
 as "make -s PG_CONFIG='$PG_CONFIG' installcheck REGRESS= ISOLATION= PROVE_FLAGS=-v" >"$logdir/tap.log" 2>&1
