@@ -187,6 +187,12 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		" ORDER BY u.priority DESC, u.id",
 		3, {INT4OID, INT4OID, INTERVALOID}, NULL
 	};
+	static FqsPlan probe = {
+		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE qid = $1 "
+		"                  AND lease_until IS NULL "
+		"                  AND visible_at <= pg_catalog.clock_timestamp())",
+		1, {INT4OID}, NULL
+	};
 	Datum		v[3];
 	int			rows;
 	int			i;
@@ -194,6 +200,21 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 	if (q->paused)
 		return 0;
 	fqs_requeue_concurrent(q->qid, q->max_attempts);
+	if (waiting)
+	{
+		/*
+		 * A waiting claim looks at fqs.ready alone until there is work:
+		 * the claim statement reads payloads, and its locks on the message
+		 * tables would last the whole wait and keep rotation out.
+		 */
+		Datum		pv[1];
+		bool		isnull;
+
+		pv[0] = Int32GetDatum(q->qid);
+		fqs_exec(&probe, pv, NULL, 1);
+		if (!DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+			return 0;
+	}
 	if (q->has_max_claimed)
 		n = claim_room(q, n, waiting);
 	if (n <= 0)

@@ -234,6 +234,24 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 		"   AND r.head_attempts < $2",
 		3, {INT4OID, INT4OID, INT4OID}, NULL
 	};
+	/*
+	 * The statement above reads fqs.processed; run it only when a hold has
+	 * expired, so that waiting claims and idle passes lock no message
+	 * table (see rotation).
+	 */
+	static FqsPlan any = {
+		"SELECT EXISTS (SELECT 1 FROM fqs.releasable "
+		"                WHERE qid = $1 AND lease_until IS NOT NULL "
+		"                  AND lease_until < pg_catalog.clock_timestamp())",
+		1, {INT4OID}, NULL
+	};
+	Datum		v[1];
+	bool		isnull;
+
+	v[0] = Int32GetDatum(qid);
+	fqs_exec(&any, v, NULL, 1);
+	if (!DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+		return 0;
 	return fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_SEQUENTIAL);
 }
 
