@@ -185,8 +185,10 @@ my %procs;
 sub start_psql
 {
 	my ($name, $script, $stop_on_error) = @_;
+	# bounded: a client that never ends fails the test instead of hanging it
 	$procs{$name} = start_psql_file($node, $connstr, $script, "$tmp/$name",
-		on_error_stop => $stop_on_error);
+		on_error_stop => $stop_on_error,
+		timeout => 2 * $PostgreSQL::Test::Utils::timeout_default);
 }
 
 start_psql("producer$_", "$tmp/producer$_.sql", 1) for 1 .. $N_PRODUCERS;
@@ -209,7 +211,15 @@ note "$still_running of " . scalar(keys %procs) . " clients running at the crash
 crash_server($node);
 
 # the clients notice the lost connection and exit
-$_->finish for values %procs;
+for my $name (sort keys %procs)
+{
+	eval { $procs{$name}->finish; };
+	if ($@)
+	{
+		eval { $procs{$name}->kill_kill; };
+		BAIL_OUT("client $name did not end after the crash: $@");
+	}
+}
 
 start_after_crash($node, 'server went through crash recovery');
 
