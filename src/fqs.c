@@ -132,7 +132,7 @@ _PG_init(void)
 							&fqs_max_lease_s,
 							24 * 3600,
 							1,
-							INT_MAX / 1000,
+							INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
@@ -143,7 +143,7 @@ _PG_init(void)
 							&fqs_max_delay_s,
 							30 * 24 * 3600,
 							0,
-							INT_MAX / 1000,
+							INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
@@ -154,7 +154,7 @@ _PG_init(void)
 							&fqs_max_wait_s,
 							3600,
 							0,
-							INT_MAX / 1000,
+							INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
