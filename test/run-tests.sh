@@ -104,5 +104,27 @@ passed=$((passed + p))
 failed=$((failed + f))
 echo "  $p passed, $f failed"
 
+echo "== assert-enabled PostgreSQL (test/cassert.sh)"
+# the regression and isolation suites and a stress, against PostgreSQL 15
+# built from the Debian source package with --enable-cassert (cached in
+# /var/cache/fqs-cassert); it needs root for apt-get
+if [ "$(id -u)" = 0 ] && [ "${FQS_SKIP_CASSERT:-0}" != 1 ]; then
+	FQS_CASSERT_LOGDIR="$logdir/cassert" bash "$top/test/cassert.sh" >"$logdir/cassert.log" 2>&1
+	grep -E '^(==|   ok|   FAIL|   not ok)|TRAP' "$logdir/cassert.log" | tail -60 || true
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logdir/cassert.log" | tail -1)
+	p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+	f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+	if [ -z "$p" ] || [ -z "$f" ]; then
+		tail -40 "$logdir/cassert.log"
+		p=0
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "  $p passed, $f failed"
+else
+	echo "  skipped (needs root; FQS_SKIP_CASSERT=1 skips it too)"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
