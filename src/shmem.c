@@ -71,6 +71,7 @@ typedef struct FqsDepth
 {
 	FqsDepthKey key;
 	slock_t		mutex;			/* protects base and mark */
+	bool		valid;			/* base and mark are set */
 	int64		base;			/* ready depth the worker counted */
 	uint64		mark;			/* "added" before that count */
 	pg_atomic_uint64 added;		/* messages made ready by commits */
@@ -433,6 +434,7 @@ fqs_depth_estimate(int32 qid, int64 *depth)
 	FqsDepth   *d;
 	int64		base;
 	uint64		mark;
+	bool		valid;
 	ListCell   *lc;
 
 	if (fqs_depth_hash == NULL)
@@ -445,9 +447,16 @@ fqs_depth_estimate(int32 qid, int64 *depth)
 		return false;
 	}
 	SpinLockAcquire(&d->mutex);
+	valid = d->valid;
 	base = d->base;
 	mark = d->mark;
 	SpinLockRelease(&d->mutex);
+	if (!valid)
+	{
+		/* the first count is still running */
+		LWLockRelease(fqs_shared->depth_lock);
+		return false;
+	}
 	/* read after base and mark: a later value only raises the estimate */
 	*depth = base + (int64) (pg_atomic_read_u64(&d->added) - mark);
 	LWLockRelease(fqs_shared->depth_lock);
@@ -494,7 +503,8 @@ fqs_depth_recount_begin(int32 qid, uint64 *mark)
 		{
 			SpinLockInit(&d->mutex);
 			/* no estimate until the first count is in */
-			d->base = PG_INT64_MAX / 2;
+			d->valid = false;
+			d->base = 0;
 			d->mark = 0;
 			pg_atomic_init_u64(&d->added, 0);
 		}
@@ -519,6 +529,7 @@ fqs_depth_recount_end(int32 qid, int64 counted, uint64 mark)
 		SpinLockAcquire(&d->mutex);
 		d->base = counted;
 		d->mark = mark;
+		d->valid = true;
 		SpinLockRelease(&d->mutex);
 	}
 	LWLockRelease(fqs_shared->depth_lock);
