@@ -92,20 +92,3 @@ SELECT fifo_key = '' AS default_key, seq, payload FROM fqs_claim_sequential('one
 
 -- empty batch returns nothing
 SELECT count(*) FROM fqs_enqueue_batch('one', ARRAY[]::text[]);
--- a large batch returns every id once, each the id of its own message
--- (the ids once outlived the SPI connection that held them)
-SET fqs.max_batch = 50000;
-SELECT fqs_create_queue('big');
-CREATE TEMP TABLE bigids AS
-  SELECT id, ord FROM fqs_enqueue_batch('big',
-      ARRAY(SELECT 'p' || g FROM generate_series(1, 50000) g))
-      WITH ORDINALITY AS t(id, ord);
-SELECT count(*) AS ids, count(DISTINCT b.id) AS distinct_ids,
-       bool_and(m.payload = 'p' || b.ord) AS each_its_own
-  FROM bigids b JOIN fqs.message m ON m.id = b.id;
-SELECT count(*) AS ascending FROM
-  (SELECT id > lag(id) OVER (ORDER BY ord) AS up FROM bigids) x WHERE up;
-RESET fqs.max_batch;
-SELECT regress_err($$SELECT count(*) FROM fqs_enqueue_batch('big', ARRAY(SELECT 'p' FROM generate_series(1, 10001)))$$);
-SELECT fqs_drop_queue('big', true);
-DROP TABLE bigids;

@@ -166,6 +166,12 @@ INSERT INTO hostile_sample VALUES
 	('*', 'receipt', '{crc}'),
 	('fqs_complete', 'id', '{sid1}'),
 	('fqs_complete', 'receipt', '{src}'),
+	-- the array calls
+	('*', 'ids', 'ARRAY[{cid}]::bigint[]'),
+	('*', 'receipts', 'ARRAY[{crc}]::bigint[]'),
+	('*', 'results', 'ARRAY[''res'']'),
+	('fqs_complete', 'ids', 'ARRAY[{sid1}]::bigint[]'),
+	('fqs_complete', 'receipts', 'ARRAY[{src}]::bigint[]'),
 	('fqs_retry', 'id', '{did}'),
 	('fqs_skip', 'id', '{did}');
 
@@ -199,6 +205,7 @@ INSERT INTO hostile_null_ok VALUES
 	('fqs_claim_sequential', 'lease'),
 	('fqs_claim_sequential', 'wait'),
 	('fqs_commit', 'result'),				-- the payload goes on
+	('fqs_commit', 'results'),				-- the payloads go on
 	('fqs_fail', 'retry_after');			-- the default backoff
 
 INSERT INTO hostile_call (call, expect)

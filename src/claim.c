@@ -46,6 +46,8 @@
 PG_FUNCTION_INFO_V1(fqs_claim);
 PG_FUNCTION_INFO_V1(fqs_claim_any);
 PG_FUNCTION_INFO_V1(fqs_commit);
+PG_FUNCTION_INFO_V1(fqs_commit_many);
+PG_FUNCTION_INFO_V1(fqs_fail_many);
 PG_FUNCTION_INFO_V1(fqs_fail);
 PG_FUNCTION_INFO_V1(fqs_extend_lease);
 
@@ -472,19 +474,19 @@ claim_diagnose(int64 id, int64 receipt, bool either_stage)
 /*
  * fqs_commit(id, receipt, result)
  */
-Datum
-fqs_commit(PG_FUNCTION_ARGS)
+/* Commit one claimed message; the caller has begun an API call. */
+static void
+commit_one(int64 id, int64 receipt, text *result)
 {
-	FqsCall		call;
 	static FqsPlan plan = {
 		"DELETE FROM fqs.ready WHERE id = $1 AND receipt = $2 "
 		"RETURNING gen, kid, seq, qid, attempt, claimed_at",
 		2, {INT8OID, INT8OID}, NULL
 	};
-	int64		id = fqs_arg_int64(fcinfo, 0, "id");
-	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
-	text	   *result = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
 	Datum		v[2];
+	bool		isnull;
+	Datum		claimed_at;
+	int32		qid;
 
 	fqs_check_receipt(receipt);
 	if (result && VARSIZE_ANY_EXHDR(result) > (Size) fqs_max_payload_bytes)
@@ -494,38 +496,71 @@ fqs_commit(PG_FUNCTION_ARGS)
 						(Size) VARSIZE_ANY_EXHDR(result)),
 				 errdetail("fqs.max_payload_bytes is %d.",
 						   fqs_max_payload_bytes)));
-
-	fqs_call_begin(&call);
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	if (fqs_exec(&plan, v, NULL, 0) == 0)
 		claim_diagnose(id, receipt, false);
-	{
-		bool		isnull;
-		Datum		claimed_at = fqs_getdatum(0, 6, &isnull);
-		int32		qid = fqs_getint32(0, 4);
+	claimed_at = fqs_getdatum(0, 6, &isnull);
+	qid = fqs_getint32(0, 4);
+	/* a refusal rolls the delete back */
+	fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
+	fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
+					   fqs_getint64(0, 3), id, qid,
+					   fqs_getint32(0, 5),
+					   isnull ? NULL : &claimed_at, result, NULL);
+	/* a claim slot freed up (max_claimed) */
+	fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+}
 
-		/* a refusal rolls the delete back */
-		fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
+/*
+ * fqs_commit(id, receipt, result)
+ */
+Datum
+fqs_commit(PG_FUNCTION_ARGS)
+{
+	FqsCall		call;
+	int64		id = fqs_arg_int64(fcinfo, 0, "id");
+	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
+	text	   *result = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
 
-		fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
-						   fqs_getint64(0, 3), id, qid,
-						   fqs_getint32(0, 5),
-						   isnull ? NULL : &claimed_at, result, NULL);
-		/* a claim slot freed up (max_claimed) */
-		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
-	}
+	fqs_call_begin(&call);
+	commit_one(id, receipt, result);
 	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
 
 /*
- * fqs_fail(id, receipt, error, retry_after): 'retry' or 'dead'.
+ * fqs_commit(ids[], receipts[], results[]): many in one call, all or
+ * nothing, in array order.
  */
 Datum
-fqs_fail(PG_FUNCTION_ARGS)
+fqs_commit_many(PG_FUNCTION_ARGS)
 {
 	FqsCall		call;
+	FqsIdArgs	a;
+	int			i;
+
+	fqs_id_array_args(fcinfo, &a, 2, "results");
+	fqs_call_begin(&call);
+	for (i = 0; i < a.n; i++)
+	{
+		MemoryContextReset(a.cxt);
+		MemoryContextSwitchTo(a.cxt);
+		commit_one(a.ids[i], a.receipts[i],
+				   a.texts && !a.tnulls[i] ? DatumGetTextPP(a.texts[i]) : NULL);
+	}
+	MemoryContextSwitchTo(a.caller);
+	fqs_call_end(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Fail one claimed message of either stage; the caller has begun an API
+ * call.  Returns "retry" or "dead".
+ */
+static const char *
+fail_one(int64 id, int64 receipt, Datum err, Interval *after)
+{
 	static FqsPlan find = {
 		"SELECT r.attempt, q.max_attempts, r.qid FROM fqs.ready r "
 		"  JOIN fqs.queue q ON q.qid = r.qid "
@@ -548,24 +583,10 @@ fqs_fail(PG_FUNCTION_ARGS)
 		" WHERE id = $1 RETURNING qid",
 		3, {INT8OID, INTERVALOID, TEXTOID}, NULL
 	};
-	int64		id = fqs_arg_int64(fcinfo, 0, "id");
-	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
-	Interval   *after = fqs_check_interval(fcinfo, 3, "retry_after", true,
-										   fqs_max_delay_s, "fqs.max_delay");
-	Datum		err;
 	Datum		v[3];
 	const char *outcome;
 
 	fqs_check_receipt(receipt);
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("error must not be null"),
-				 errhint("Say why the message failed; it is kept as the message's last error.")));
-	err = PointerGetDatum(PG_GETARG_TEXT_PP(2));
-	fqs_check_reason((text *) DatumGetPointer(err), "error");
-
-	fqs_call_begin(&call);
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	if (fqs_exec(&find, v, NULL, 0) == 1)
@@ -593,8 +614,76 @@ fqs_fail(PG_FUNCTION_ARGS)
 	}
 	else if (!fqs_seq_fail(id, receipt, err, after, &outcome))
 		claim_diagnose(id, receipt, true);
+	return outcome;
+}
+
+/* The error argument of fqs_fail: not null, not too long. */
+static Datum
+fail_error_arg(FunctionCallInfo fcinfo, int argno)
+{
+	Datum		err;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("error must not be null"),
+				 errhint("Say why the message failed; it is kept as the message's last error.")));
+	err = PointerGetDatum(PG_GETARG_TEXT_PP(argno));
+	fqs_check_reason((text *) DatumGetPointer(err), "error");
+	return err;
+}
+
+/*
+ * fqs_fail(id, receipt, error, retry_after): 'retry' or 'dead'.
+ */
+Datum
+fqs_fail(PG_FUNCTION_ARGS)
+{
+	FqsCall		call;
+	int64		id = fqs_arg_int64(fcinfo, 0, "id");
+	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
+	Interval   *after = fqs_check_interval(fcinfo, 3, "retry_after", true,
+										   fqs_max_delay_s, "fqs.max_delay");
+	Datum		err = fail_error_arg(fcinfo, 2);
+	const char *outcome;
+
+	fqs_call_begin(&call);
+	outcome = fail_one(id, receipt, err, after);
 	fqs_call_end(&call);
 	PG_RETURN_TEXT_P(cstring_to_text(outcome));
+}
+
+/*
+ * fqs_fail(ids[], receipts[], error, retry_after): the outcome of each, in
+ * array order; all or nothing.
+ */
+Datum
+fqs_fail_many(PG_FUNCTION_ARGS)
+{
+	FqsCall		call;
+	FqsIdArgs	a;
+	Interval   *after = fqs_check_interval(fcinfo, 3, "retry_after", true,
+										   fqs_max_delay_s, "fqs.max_delay");
+	Datum		err = fail_error_arg(fcinfo, 2);
+	Datum	   *out;
+	int			i;
+
+	fqs_id_array_args(fcinfo, &a, -1, NULL);
+	out = palloc(sizeof(Datum) * Max(a.n, 1));
+	fqs_call_begin(&call);
+	for (i = 0; i < a.n; i++)
+	{
+		const char *outcome;
+
+		MemoryContextReset(a.cxt);
+		MemoryContextSwitchTo(a.cxt);
+		outcome = fail_one(a.ids[i], a.receipts[i], err, after);
+		MemoryContextSwitchTo(a.caller);
+		out[i] = CStringGetTextDatum(outcome);
+	}
+	fqs_call_end(&call);
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, a.n, TEXTOID, -1, false,
+										  TYPALIGN_INT));
 }
 
 /*

@@ -409,6 +409,27 @@ AS 'MODULE_PATHNAME', 'fqs_fail'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 
+/* array calls: many messages acknowledged in one call and one commit */
+CREATE FUNCTION fqs_commit(ids bigint[], receipts bigint[],
+						   results text[] DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_commit_many'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION fqs_complete(ids bigint[], receipts bigint[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'fqs_complete_many'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION fqs_fail(ids bigint[], receipts bigint[], error text,
+						 retry_after interval DEFAULT NULL)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'fqs_fail_many'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION fqs_extend_lease(id bigint, receipt bigint, lease interval)
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'fqs_extend_lease'

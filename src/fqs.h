@@ -131,6 +131,18 @@ typedef struct FqsQueue
 	bool		claim_lock_held;	/* full though we hold the claim lock */
 } FqsQueue;
 
+/* The (ids[], receipts[], texts[]) arguments of the array calls. */
+typedef struct FqsIdArgs
+{
+	int			n;
+	int64	   *ids;
+	int64	   *receipts;
+	Datum	   *texts;			/* NULL when not given */
+	bool	   *tnulls;
+	MemoryContext cxt;			/* reset for each message */
+	MemoryContext caller;
+} FqsIdArgs;
+
 /* GUCs (fqs.c) */
 extern int	fqs_max_payload_bytes;
 extern int	fqs_retention_s;
@@ -194,6 +206,8 @@ extern int64 fqs_arg_int64(FunctionCallInfo fcinfo, int argno,
 						   const char *what);
 extern void fqs_check_receipt(int64 receipt);
 extern void fqs_check_reason(text *t, const char *what);
+extern void fqs_id_array_args(FunctionCallInfo fcinfo, FqsIdArgs *a,
+							  int text_argno, const char *text_what);
 extern bool fqs_lock(int what, uint32 objid, LOCKMODE mode, bool nowait);
 extern void fqs_lock_queue_name(const char *name, LOCKMODE mode);
 extern void fqs_raise_message_unknown(int64 id);

@@ -45,6 +45,7 @@
 
 PG_FUNCTION_INFO_V1(fqs_claim_sequential);
 PG_FUNCTION_INFO_V1(fqs_complete);
+PG_FUNCTION_INFO_V1(fqs_complete_many);
 PG_FUNCTION_INFO_V1(fqs_retry);
 PG_FUNCTION_INFO_V1(fqs_skip);
 
@@ -585,6 +586,22 @@ seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
 		fqs_exec(&drop, v, NULL, 0);
 }
 
+/* Complete one message; the caller has begun an API call. */
+static void
+complete_one(int64 id, int64 receipt)
+{
+	SeqHold		h;
+	bool		next_ready;
+	int64		new_head;
+
+	fqs_check_receipt(receipt);
+	if (!seq_lock_hold(id, receipt, &h))
+		fqs_seq_diagnose(id, receipt);
+	fqs_check_right(h.qid, FQS_RIGHT_CONSUME, NULL);
+	new_head = seq_finish(h.kid, h.qid, h.seq, id, h.gen, NULL, &next_ready);
+	seq_after_advance(&h, new_head, next_ready);
+}
+
 /*
  * fqs_complete(id, receipt)
  */
@@ -594,17 +611,33 @@ fqs_complete(PG_FUNCTION_ARGS)
 	FqsCall		call;
 	int64		id = fqs_arg_int64(fcinfo, 0, "id");
 	int64		receipt = fqs_arg_int64(fcinfo, 1, "receipt");
-	SeqHold		h;
-	bool		next_ready;
-	int64		new_head;
 
-	fqs_check_receipt(receipt);
 	fqs_call_begin(&call);
-	if (!seq_lock_hold(id, receipt, &h))
-		fqs_seq_diagnose(id, receipt);
-	fqs_check_right(h.qid, FQS_RIGHT_CONSUME, NULL);
-	new_head = seq_finish(h.kid, h.qid, h.seq, id, h.gen, NULL, &next_ready);
-	seq_after_advance(&h, new_head, next_ready);
+	complete_one(id, receipt);
+	fqs_call_end(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * fqs_complete(ids[], receipts[]): many in one call, in array order (a
+ * key's messages in seq order), all or nothing.
+ */
+Datum
+fqs_complete_many(PG_FUNCTION_ARGS)
+{
+	FqsCall		call;
+	FqsIdArgs	a;
+	int			i;
+
+	fqs_id_array_args(fcinfo, &a, -1, NULL);
+	fqs_call_begin(&call);
+	for (i = 0; i < a.n; i++)
+	{
+		MemoryContextReset(a.cxt);
+		MemoryContextSwitchTo(a.cxt);
+		complete_one(a.ids[i], a.receipts[i]);
+	}
+	MemoryContextSwitchTo(a.caller);
 	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }

@@ -22,6 +22,8 @@
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/memutils.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/snapmgr.h"
@@ -358,6 +360,85 @@ fqs_lock_queue_name(const char *name, LOCKMODE mode)
 	fqs_lock(FQS_LOCK_QUEUE_NAME,
 			 hash_bytes((const unsigned char *) name, strlen(name)),
 			 mode, false);
+}
+
+/* A bigint[] argument: one-dimensional, no NULLs, at most fqs.max_batch. */
+static int
+util_int8_array(FunctionCallInfo fcinfo, int argno, const char *what,
+				int64 **out)
+{
+	ArrayType  *arr;
+	Datum	   *d;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &d, &nulls, &n);
+	if (n > fqs_max_batch)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s has %d elements", what, n),
+				 errdetail("fqs.max_batch is %d.", fqs_max_batch)));
+	*out = palloc(sizeof(int64) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("element %d of %s must not be null", i + 1, what)));
+		(*out)[i] = DatumGetInt64(d[i]);
+	}
+	return n;
+}
+
+/*
+ * The arguments of an array call: ids[], receipts[] and, when text_argno
+ * is not negative, an optional texts[] of the same length (NULL elements
+ * allowed).
+ */
+void
+fqs_id_array_args(FunctionCallInfo fcinfo, FqsIdArgs *a, int text_argno,
+				  const char *text_what)
+{
+	int			nr;
+
+	memset(a, 0, sizeof(*a));
+	a->n = util_int8_array(fcinfo, 0, "ids", &a->ids);
+	nr = util_int8_array(fcinfo, 1, "receipts", &a->receipts);
+	if (nr != a->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("receipts has %d elements but ids has %d", nr, a->n)));
+	if (text_argno >= 0 && !PG_ARGISNULL(text_argno))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(text_argno);
+		int			nt;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("%s must be a one-dimensional array", text_what)));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+						  &a->texts, &a->tnulls, &nt);
+		if (nt != a->n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("%s has %d elements but ids has %d",
+							text_what, nt, a->n)));
+	}
+	a->caller = CurrentMemoryContext;
+	a->cxt = AllocSetContextCreate(CurrentMemoryContext, "fqs array call",
+								   ALLOCSET_SMALL_SIZES);
 }
 
 /* An error text or skip reason: at most FQS_MAX_REASON_BYTES. */
