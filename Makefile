@@ -7,7 +7,7 @@
 
 EXTENSION = fqs
 MODULE_big = fqs
-OBJS = src/fqs.o src/util.o src/shmem.o src/enqueue.o src/claim.o src/sequential.o src/admin.o src/worker.o src/acl.o
+OBJS = src/fqs.o src/util.o src/shmem.o src/enqueue.o src/claim.o src/sequential.o src/admin.o src/worker.o src/acl.o src/breaker.o
 PGFILEDESC = "fqs - ordered two-stage message queue"
 
 DATA = $(wildcard src/fqs--*.sql)
@@ -16,7 +16,7 @@ PG_CPPFLAGS = -Isrc
 # signatures) have parameters a given caller does not use.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
 
-REGRESS = setup api errors sequential admin views wait privileges rotate breaker hostile arrays
+REGRESS = setup api errors sequential admin views wait privileges rotate breaker failure hostile arrays
 REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
 # The isolation specs run at READ COMMITTED, the default; with
 # FQS_ISO_LEVEL=rr or FQS_ISO_LEVEL=ser, test/isolation/<level>.conf sets
@@ -24,7 +24,8 @@ REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
 # expected output comes from test/isolation/<level>/expected (its specs
 # directory links to the shared specs).  test/run-tests.sh runs all three.
 ISOLATION = isolation_level claim_skip_locked enqueue_order lost_release dead_head compose pen_mover max_claimed \
-	rr_complete drop_enqueue skip_complete seq_lease_reaper lock_squat
+	rr_complete drop_enqueue skip_complete seq_lease_reaper lock_squat \
+	failure_threshold failure_probe failure_success
 ISOLATION_OPTS = --inputdir=test/isolation$(if $(FQS_ISO_LEVEL),/$(FQS_ISO_LEVEL)) \
 	--temp-config=test/fqs-noworker.conf $(if $(FQS_ISO_LEVEL),--temp-config=test/isolation/$(FQS_ISO_LEVEL).conf) \
 	--temp-instance=./tmp_check_iso

@@ -153,6 +153,8 @@ INSERT INTO hostile_sample VALUES
 	('*', 'max_ready', '100'),
 	('*', 'max_attempts', '3'),
 	('*', 'max_claimed', '10'),
+	('*', 'failure_threshold', '5'),
+	('*', 'failure_cooldown', '''10 seconds'''),
 	('*', 'lease', '''1 minute'''),
 	('*', 'wait', '''0'''),
 	('*', 'retry_after', '''1 second'''),
@@ -189,6 +191,10 @@ INSERT INTO hostile_null_ok VALUES
 	('fqs_alter_queue', 'max_attempts'),
 	('fqs_alter_queue', 'priority'),
 	('fqs_alter_queue', 'max_claimed'),
+	('fqs_create_queue', 'failure_threshold'),	-- no failure breaker
+	('fqs_create_queue', 'failure_cooldown'),	-- 30 s
+	('fqs_alter_queue', 'failure_threshold'),	-- unchanged
+	('fqs_alter_queue', 'failure_cooldown'),
 	('fqs_drop_queue', 'force'),			-- not forced: the safe reading
 	('fqs_rotate', 'force'),				-- not forced
 	('fqs_enqueue', 'headers'),				-- documented default
@@ -335,11 +341,21 @@ INSERT INTO hostile_call (call, expect) VALUES
 	($$SELECT fqs_create_queue('hostile_new', max_claimed => 0)$$, '22023'),
 	($$SELECT fqs_create_queue('hostile_new', max_claimed => -1)$$, '22023'),
 	($$SELECT fqs_create_queue('hostile_new', max_claimed => 2147483647)$$, 'ok'),
+	($$SELECT fqs_create_queue('hostile_new', failure_threshold => -1)$$, '22023'),
+	($$SELECT fqs_create_queue('hostile_new', failure_threshold => 0)$$, 'ok'),
+	($$SELECT fqs_create_queue('hostile_new', failure_threshold => 2147483647)$$, 'ok'),
+	($$SELECT fqs_create_queue('hostile_new', failure_cooldown => '0')$$, '22023'),
+	($$SELECT fqs_create_queue('hostile_new', failure_cooldown => '1 microsecond')$$, 'ok'),
+	($$SELECT fqs_create_queue('hostile_new', failure_cooldown => '2147483647 days')$$, '22023'),
+	($$SELECT fqs_create_queue('hostile_new', failure_cooldown => 'infinity')$$, '22007'),
 	($$SELECT fqs_alter_queue('hostile_q', max_ready => -1)$$, 'ok'),
 	($$SELECT fqs_alter_queue('hostile_q', max_ready => -2)$$, '22023'),
 	($$SELECT fqs_alter_queue('hostile_q', max_ready => -2147483648)$$, '22023'),
 	($$SELECT fqs_alter_queue('hostile_q', max_claimed => 0)$$, 'ok'),
 	($$SELECT fqs_alter_queue('hostile_q', max_claimed => -1)$$, '22023'),
+	($$SELECT fqs_alter_queue('hostile_q', failure_threshold => -2147483648)$$, '22023'),
+	($$SELECT fqs_alter_queue('hostile_q', failure_cooldown => '-1 day')$$, '22023'),
+	($$SELECT fqs_alter_queue('hostile_q', failure_cooldown => '1 year')$$, '22023'),
 	($$SELECT fqs_alter_queue('hostile_q', max_attempts => 0)$$, '22023'),
 	($$SELECT fqs_alter_queue('hostile_q', lease => '-1 second')$$, '22023'),
 	($$SELECT fqs_alter_queue('hostile_q', lease => '0')$$, '22023'),

@@ -47,12 +47,16 @@ typedef struct QueueOpts
 	int32		priority;
 	bool		has_max_claimed;
 	int32		max_claimed;
+	bool		has_failure_threshold;
+	int32		failure_threshold;
+	Interval   *failure_cooldown;
 } QueueOpts;
 
 /*
- * Read and check arguments 1..5 (max_ready, lease, max_attempts, priority,
- * max_claimed).  For alter, max_ready -1 resets to the default and
- * max_claimed 0 removes the cap.
+ * Read and check arguments 1..7 (max_ready, lease, max_attempts, priority,
+ * max_claimed, failure_threshold, failure_cooldown).  For alter, max_ready
+ * -1 resets to the default and max_claimed 0 removes the cap; for both,
+ * failure_threshold 0 means no failure breaker.
  */
 static void
 admin_read_opts(FunctionCallInfo fcinfo, QueueOpts *o, bool alter)
@@ -97,9 +101,27 @@ admin_read_opts(FunctionCallInfo fcinfo, QueueOpts *o, bool alter)
 					 alter ? errhint("Use 0 to remove the limit.") :
 					 errhint("Leave it NULL for no limit.")));
 	}
+	if (!PG_ARGISNULL(6))
+	{
+		o->has_failure_threshold = true;
+		o->failure_threshold = PG_GETARG_INT32(6);
+		if (o->failure_threshold < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("failure_threshold must be zero or positive"),
+					 errhint("Use 0 for no failure breaker.")));
+		if (o->failure_threshold > 0 && fqs_shared == NULL)
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the failure breaker needs fqs in shared_preload_libraries"),
+					 errdetail("Until the server starts with it, failures do not stop claims.")));
+	}
+	o->failure_cooldown = fqs_check_interval(fcinfo, 7, "failure_cooldown",
+											 false, fqs_max_delay_s,
+											 "fqs.max_delay");
 }
 
-/* Options 1..5 as statement parameters $2..$6 (NULL: not given). */
+/* Options 1..7 as statement parameters $2..$8 (NULL: not given). */
 static void
 admin_opts_params(QueueOpts *o, Datum *v, char *nulls)
 {
@@ -113,6 +135,10 @@ admin_opts_params(QueueOpts *o, Datum *v, char *nulls)
 	nulls[4] = o->has_priority ? ' ' : 'n';
 	v[5] = Int32GetDatum(o->max_claimed);
 	nulls[5] = o->has_max_claimed ? ' ' : 'n';
+	v[6] = Int32GetDatum(o->failure_threshold);
+	nulls[6] = o->has_failure_threshold ? ' ' : 'n';
+	v[7] = o->failure_cooldown ? IntervalPGetDatum(o->failure_cooldown) : (Datum) 0;
+	nulls[7] = o->failure_cooldown ? ' ' : 'n';
 }
 
 Datum
@@ -121,16 +147,20 @@ fqs_create_queue(PG_FUNCTION_ARGS)
 	FqsCall		call;
 	static FqsPlan plan = {
 		"INSERT INTO fqs.queue "
-		"  (name, max_ready, lease, max_attempts, priority, max_claimed) "
+		"  (name, max_ready, lease, max_attempts, priority, max_claimed, "
+		"   failure_threshold, failure_cooldown) "
 		"VALUES ($1, $2, COALESCE($3, interval '30 seconds'), "
-		"        COALESCE($4, 5), COALESCE($5, 0), $6) "
+		"        COALESCE($4, 5), COALESCE($5, 0), $6, "
+		"        CASE WHEN $7 > 0 THEN $7 END, "
+		"        COALESCE($8, interval '30 seconds')) "
 		"ON CONFLICT (name) DO NOTHING",
-		6, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID}, NULL
+		8, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID,
+		INT4OID, INTERVALOID}, NULL
 	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
 	QueueOpts	o;
-	Datum		v[6];
-	char		nulls[6] = "      ";
+	Datum		v[8];
+	char		nulls[8] = "        ";
 
 	if (strcmp(name, "*") == 0)
 		ereport(ERROR,
@@ -163,14 +193,19 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 		"  max_attempts = COALESCE($4, max_attempts), "
 		"  priority = COALESCE($5, priority), "
 		"  max_claimed = CASE WHEN $6 IS NULL THEN max_claimed "
-		"                     WHEN $6 = 0 THEN NULL ELSE $6 END "
+		"                     WHEN $6 = 0 THEN NULL ELSE $6 END, "
+		"  failure_threshold = CASE WHEN $7 IS NULL THEN failure_threshold "
+		"                           WHEN $7 = 0 THEN NULL ELSE $7 END, "
+		"  failure_cooldown = COALESCE($8, failure_cooldown) "
 		"WHERE name = $1 RETURNING qid",
-		6, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID}, NULL
+		8, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID,
+		INT4OID, INTERVALOID}, NULL
 	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
 	QueueOpts	o;
-	Datum		v[6];
-	char		nulls[6] = "      ";
+	Datum		v[8];
+	char		nulls[8] = "        ";
+	int32		qid;
 
 	admin_read_opts(fcinfo, &o, true);
 	v[0] = CStringGetTextDatum(name);
@@ -181,10 +216,15 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
+	qid = fqs_getint32(0, 1);
 	/* a refusal rolls the change back */
-	fqs_check_right(fqs_getint32(0, 1), FQS_RIGHT_ALL, name);
+	fqs_check_right(qid, FQS_RIGHT_ALL, name);
+	/* new failure breaker settings start from a closed breaker */
+	if (o.has_failure_threshold || o.failure_cooldown)
+		fqs_breaker_close(qid, "its settings changed");
 	/* new limits: claimers and the mover look again */
-	fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_CONCURRENT);
+	fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+	fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
 	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
@@ -266,6 +306,7 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 					 errhint("Finish them first, or use fqs_drop_queue(queue, force => true) to discard them.")));
 	}
 	fqs_exec(&drop, v, NULL, 0);
+	fqs_breaker_forget(DatumGetInt32(v[0]));
 	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
@@ -280,6 +321,7 @@ admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 	};
 	char	   *name = fqs_check_queue_name(fcinfo, 0);
 	Datum		v[2];
+	int32		qid;
 
 	v[0] = CStringGetTextDatum(name);
 	v[1] = BoolGetDatum(paused);
@@ -288,12 +330,15 @@ admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name)));
-	fqs_check_right(fqs_getint32(0, 1), FQS_RIGHT_ALL, name);
+	qid = fqs_getint32(0, 1);
+	fqs_check_right(qid, FQS_RIGHT_ALL, name);
 	if (!paused)
 	{
+		/* an operator who knows the destination is back */
+		fqs_breaker_close(qid, "fqs_resume");
 		/* waiting claimers of both stages look again */
-		fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_CONCURRENT);
-		fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_SEQUENTIAL);
+		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+		fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
 	}
 	fqs_call_end(&call);
 }

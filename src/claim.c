@@ -54,19 +54,24 @@ PG_FUNCTION_INFO_V1(fqs_extend_lease);
 
 /*
  * Run a requeue statement of either stage: parameters (qid, max_attempts,
- * fqs.reaper_batch), returns the rows put back, whose waiting claimers are
- * woken at commit.
+ * fqs.reaper_batch), one result row (leases put back, leases expired).
+ * Returns the leases put back, whose waiting claimers are woken at commit.
  */
 int
 fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts, int stage)
 {
 	Datum		v[3];
 	int			n;
+	int64		expired;
 
 	v[0] = Int32GetDatum(qid);
 	v[1] = Int32GetDatum(max_attempts);
 	v[2] = Int32GetDatum(fqs_reaper_batch);
-	n = fqs_exec(plan, v, NULL, 0);
+	fqs_exec(plan, v, NULL, 0);
+	n = (int) fqs_getint64(0, 1);
+	expired = fqs_getint64(0, 2);
+	/* every expired lease is a failure, whether it went back or died */
+	fqs_breaker_event(qid, false, expired);
 	if (n > 0)
 	{
 		fqs_wake_at_commit(qid, stage);
@@ -99,10 +104,14 @@ fqs_requeue_concurrent(int32 qid, int32 max_attempts)
 		"  INSERT INTO fqs.dead "
 		"    (id, qid, kid, seq, gen, stage, attempts, last_error, died_at) "
 		"  SELECT id, qid, kid, seq, gen, 'concurrent', attempt, "
-		"         'lease expired', pg_catalog.clock_timestamp() FROM gone) "
-		"UPDATE fqs.ready r "
-		"   SET lease_until = NULL, receipt = 0, last_error = 'lease expired' "
-		" WHERE r.id = ANY (ARRAY(SELECT id FROM exp)) AND r.attempt < $2",
+		"         'lease expired', pg_catalog.clock_timestamp() FROM gone), "
+		"back AS ("
+		"  UPDATE fqs.ready r "
+		"     SET lease_until = NULL, receipt = 0, last_error = 'lease expired' "
+		"   WHERE r.id = ANY (ARRAY(SELECT id FROM exp)) AND r.attempt < $2 "
+		"  RETURNING 1) "
+		"SELECT (SELECT pg_catalog.count(*) FROM back), "
+		"       (SELECT pg_catalog.count(*) FROM exp)",
 		3, {INT4OID, INT4OID, INT4OID}, NULL
 	};
 	return fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_CONCURRENT);
@@ -154,14 +163,10 @@ claim_room(FqsQueue *q, int32 n, bool waiting)
 	return (int32) Min((int64) n, q->max_claimed - busy);
 }
 
-/*
- * One claim attempt on queue q: requeue its expired leases, respect
- * max_claimed, claim up to n messages into the caller's tuplestore.
- * Returns how many were claimed.
- */
+/* claim_once, once the failure breaker let the claim through */
 static int
-claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
-		   ReturnSetInfo *rsinfo)
+claim_admitted(FqsQueue *q, int32 n, Interval *lease, bool waiting,
+			   ReturnSetInfo *rsinfo)
 {
 	static FqsPlan plan = {
 		"WITH u AS ("
@@ -199,9 +204,6 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 	int			rows;
 	int			i;
 
-	if (q->paused)
-		return 0;
-	fqs_requeue_concurrent(q->qid, q->max_attempts);
 	if (waiting)
 	{
 		/*
@@ -238,6 +240,29 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 							 values, nulls);
 	}
+	return rows;
+}
+
+/*
+ * One claim attempt on queue q: requeue its expired leases, ask the
+ * failure breaker, respect max_claimed, claim up to n messages into the
+ * caller's tuplestore.  Returns how many were claimed.
+ */
+static int
+claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
+		   ReturnSetInfo *rsinfo)
+{
+	int			rows;
+	uint64		probe;
+
+	if (q->paused)
+		return 0;
+	fqs_requeue_concurrent(q->qid, q->max_attempts);
+	n = fqs_breaker_admit(q, n, &probe, &q->breaker_until);
+	if (n <= 0)
+		return 0;
+	rows = claim_admitted(q, n, lease, waiting, rsinfo);
+	fqs_breaker_probe_done(q->qid, probe, rows);
 	return rows;
 }
 
@@ -280,8 +305,23 @@ fqs_claim_driver(FunctionCallInfo fcinfo, int stage, FqsClaimOnce claim_once_fn)
 		for (;;)
 		{
 			if (claim_once_fn(&q, n, lease, true, rsinfo) > 0 ||
-				q.claim_lock_held ||
-				!fqs_wait_sleep(q.qid, stage, deadline))
+				q.claim_lock_held)
+				break;
+			if (q.breaker_until != 0)
+			{
+				/*
+				 * The failure breaker holds claims back until its cooldown
+				 * ends: sleep through the wake-ups of enqueues meanwhile,
+				 * unless it closes sooner (fqs_resume).
+				 */
+				while (fqs_wait_sleep(q.qid, stage,
+									  Min(deadline, q.breaker_until)) &&
+					   fqs_breaker_is_open(q.qid))
+					;
+				if (GetCurrentTimestamp() >= deadline)
+					break;
+			}
+			else if (!fqs_wait_sleep(q.qid, stage, deadline))
 				break;
 			MemoryContextReset(look);
 			/* settings (paused, max_claimed) may have changed meanwhile */
@@ -504,6 +544,7 @@ commit_one(int64 id, int64 receipt, text *result)
 	qid = fqs_getint32(0, 4);
 	/* a refusal rolls the delete back */
 	fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
+	fqs_breaker_event(qid, true, 1);
 	fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
 					   fqs_getint64(0, 3), id, qid,
 					   fqs_getint32(0, 5),
@@ -593,8 +634,10 @@ fail_one(int64 id, int64 receipt, Datum err, Interval *after)
 	{
 		int32		attempt = fqs_getint32(0, 1);
 		int32		max_attempts = fqs_getint32(0, 2);
+		int32		qid = fqs_getint32(0, 3);
 
-		fqs_check_right(fqs_getint32(0, 3), FQS_RIGHT_CONSUME, NULL);
+		fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
+		fqs_breaker_event(qid, false, 1);
 
 		if (attempt >= max_attempts)
 		{
@@ -607,8 +650,8 @@ fail_one(int64 id, int64 receipt, Datum err, Interval *after)
 			v[1] = IntervalPGetDatum(after ? after : fqs_backoff(attempt));
 			v[2] = err;
 			fqs_exec(&retry, v, NULL, 0);
-			fqs_ready_added_at_commit(fqs_getint32(0, 1), 1);
-			fqs_wake_at_commit(fqs_getint32(0, 1), FQS_STAGE_CONCURRENT);
+			fqs_ready_added_at_commit(qid, 1);
+			fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 			outcome = "retry";
 		}
 	}

@@ -45,6 +45,8 @@ CREATE TABLE fqs.queue
 	paused		boolean NOT NULL DEFAULT false,
 	breaker_open boolean NOT NULL DEFAULT false,	/* new messages go to the pen */
 	breaker_changed_at timestamptz,
+	failure_threshold integer,	/* failure breaker: NULL = off */
+	failure_cooldown interval NOT NULL DEFAULT '30 seconds',
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 ALTER SEQUENCE fqs.queue_id_seq OWNED BY fqs.queue.qid;
@@ -305,7 +307,9 @@ CREATE FUNCTION fqs_create_queue(queue text,
 								 lease interval DEFAULT '30 seconds',
 								 max_attempts integer DEFAULT 5,
 								 priority integer DEFAULT 0,
-								 max_claimed integer DEFAULT NULL)
+								 max_claimed integer DEFAULT NULL,
+								 failure_threshold integer DEFAULT NULL,
+								 failure_cooldown interval DEFAULT '30 seconds')
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_create_queue'
 LANGUAGE C VOLATILE
@@ -316,7 +320,9 @@ CREATE FUNCTION fqs_alter_queue(queue text,
 								lease interval DEFAULT NULL,
 								max_attempts integer DEFAULT NULL,
 								priority integer DEFAULT NULL,
-								max_claimed integer DEFAULT NULL)
+								max_claimed integer DEFAULT NULL,
+								failure_threshold integer DEFAULT NULL,
+								failure_cooldown interval DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'fqs_alter_queue'
 LANGUAGE C VOLATILE
@@ -481,6 +487,18 @@ AS 'MODULE_PATHNAME', 'fqs_receipt'
 LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION fqs.receipt() FROM PUBLIC;
 
+/* the failure breaker of queue qid as seen now (shared memory) */
+CREATE FUNCTION fqs.failure_breaker(qid integer, threshold integer,
+									OUT state text,
+									OUT consecutive_failures bigint,
+									OUT changed_at timestamptz,
+									OUT opens bigint,
+									OUT reopens_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fqs_failure_breaker'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
 /*
  * Every count comes from a narrow table or from the per-key pointers:
  * unfinished = sum(last_seq - head_seq), done = sum(head_seq), and the
@@ -500,8 +518,15 @@ SELECT q.name AS queue,
 	   s.sequencing,
 	   dd.dead,
 	   pg_catalog.now() - o.oldest AS oldest_unfinished_age,
-	   k.done AS done_total
+	   k.done AS done_total,
+	   q.failure_threshold, q.failure_cooldown,
+	   fb.state AS failure_state,
+	   fb.consecutive_failures,
+	   fb.changed_at AS failure_changed_at,
+	   fb.opens AS failure_opens,
+	   fb.reopens_at AS failure_reopens_at
   FROM fqs.queue q
+  CROSS JOIN LATERAL fqs.failure_breaker(q.qid, q.failure_threshold) fb
   CROSS JOIN LATERAL (
 	SELECT pg_catalog.count(*) AS n FROM fqs.pen p WHERE p.qid = q.qid) pn
   CROSS JOIN LATERAL (

@@ -91,6 +91,7 @@ typedef struct FqsShared
 {
 	LWLock	   *lock;
 	LWLock	   *depth_lock;		/* protects the depth hash's entries set */
+	LWLock	   *breaker_lock;	/* protects the breaker hash's entries set */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	FqsWakeSlot wake[FQS_WAKE_SLOTS];
@@ -129,6 +130,11 @@ typedef struct FqsQueue
 	bool		breaker_open;
 	int32		max_ready;		/* in effect: the queue's, or fqs.max_ready */
 	bool		claim_lock_held;	/* full though we hold the claim lock */
+	const char *name;
+	int32		failure_threshold;	/* 0: no failure breaker */
+	int64		failure_cooldown_ms;
+	TimestampTz breaker_until;	/* claims held back by the failure breaker
+								 * until then (0: not held back) */
 } FqsQueue;
 
 /* The (ids[], receipts[], texts[]) arguments of the array calls. */
@@ -173,6 +179,17 @@ extern bool fqs_depth_recount_begin(int32 qid, uint64 *mark);
 extern void fqs_depth_recount_end(int32 qid, int64 counted, uint64 mark);
 extern void fqs_ready_added_at_commit(int32 qid, int64 n);
 
+/* breaker.c */
+extern Size fqs_breaker_shmem_size(void);
+extern void fqs_breaker_shmem_init(LWLock *lock);
+extern int32 fqs_breaker_admit(FqsQueue *q, int32 n, uint64 *probe_gen,
+							   TimestampTz *until);
+extern void fqs_breaker_probe_done(int32 qid, uint64 gen, int claimed);
+extern bool fqs_breaker_is_open(int32 qid);
+extern void fqs_breaker_event(int32 qid, bool success, int64 count);
+extern void fqs_breaker_close(int32 qid, const char *why);
+extern void fqs_breaker_forget(int32 qid);
+
 /* acl.c */
 extern void fqs_call_begin(FqsCall *c);
 extern void fqs_call_end(FqsCall *c);
@@ -201,6 +218,7 @@ extern int32 fqs_check_n(FunctionCallInfo fcinfo, int argno);
 extern Interval *fqs_check_interval(FunctionCallInfo fcinfo, int argno,
 									const char *what, bool allow_zero,
 									int max_s, const char *guc);
+extern int64 fqs_interval_ms(Interval *iv);
 extern bool fqs_check_deliver_at(FunctionCallInfo fcinfo, int argno);
 extern int64 fqs_arg_int64(FunctionCallInfo fcinfo, int argno,
 						   const char *what);

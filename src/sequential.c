@@ -227,12 +227,17 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 		"                          FROM fqs.key_head h, fqs.processed p "
 		"                         WHERE h.kid = g.kid AND p.kid = g.kid "
 		"                           AND p.seq = h.head_seq + 1 "
-		"                        OFFSET 0) p) "
-		"UPDATE fqs.releasable r "
-		"   SET lease_until = NULL, receipt = 0, hold_upto = 0, "
-		"       visible_at = pg_catalog.clock_timestamp(), last_error = 'lease expired' "
-		" WHERE r.kid = ANY (ARRAY(SELECT kid FROM exp)) "
-		"   AND r.head_attempts < $2",
+		"                        OFFSET 0) p), "
+		"back AS ("
+		"  UPDATE fqs.releasable r "
+		"     SET lease_until = NULL, receipt = 0, hold_upto = 0, "
+		"         visible_at = pg_catalog.clock_timestamp(), "
+		"         last_error = 'lease expired' "
+		"   WHERE r.kid = ANY (ARRAY(SELECT kid FROM exp)) "
+		"     AND r.head_attempts < $2 "
+		"  RETURNING 1) "
+		"SELECT (SELECT pg_catalog.count(*) FROM back), "
+		"       (SELECT pg_catalog.count(*) FROM exp)",
 		3, {INT4OID, INT4OID, INT4OID}, NULL
 	};
 	/*
@@ -308,13 +313,18 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		"DELETE FROM fqs.releasable WHERE kid = $1",
 		1, {INT8OID}, NULL
 	};
-	int			left = n;
+	int			left;
 	MemoryContext keycxt;
 	MemoryContext caller = CurrentMemoryContext;
+	uint64		probe;
 
 	if (q->paused)
 		return 0;
 	fqs_requeue_sequential(q->qid, q->max_attempts);
+	n = fqs_breaker_admit(q, n, &probe, &q->breaker_until);
+	if (n <= 0)
+		return 0;
+	left = n;
 
 	/* what one key needs is freed before the next: n may be 10000 keys */
 	keycxt = AllocSetContextCreate(CurrentMemoryContext, "fqs sequential claim",
@@ -409,6 +419,7 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 	}
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(keycxt);
+	fqs_breaker_probe_done(q->qid, probe, n - left);
 	return n - left;
 }
 
@@ -598,6 +609,7 @@ complete_one(int64 id, int64 receipt)
 	if (!seq_lock_hold(id, receipt, &h))
 		fqs_seq_diagnose(id, receipt);
 	fqs_check_right(h.qid, FQS_RIGHT_CONSUME, NULL);
+	fqs_breaker_event(h.qid, true, 1);
 	new_head = seq_finish(h.kid, h.qid, h.seq, id, h.gen, NULL, &next_ready);
 	seq_after_advance(&h, new_head, next_ready);
 }
@@ -670,6 +682,7 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 	if (!seq_lock_hold(id, receipt, &h))
 		return false;
 	fqs_check_right(h.qid, FQS_RIGHT_CONSUME, NULL);
+	fqs_breaker_event(h.qid, false, 1);
 	v[0] = Int64GetDatum(h.kid);
 	if (h.head_attempts >= h.max_attempts)
 	{

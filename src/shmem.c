@@ -105,7 +105,8 @@ fqs_shmem_size(void)
 {
 	return add_size(add_size(offsetof(FqsShared, slots),
 							 mul_size(fqs_max_databases, sizeof(FqsWorkerSlot))),
-					hash_estimate_size(fqs_max_queues, sizeof(FqsDepth)));
+					add_size(hash_estimate_size(fqs_max_queues, sizeof(FqsDepth)),
+							 fqs_breaker_shmem_size()));
 }
 
 static void
@@ -114,7 +115,7 @@ fqs_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(fqs_shmem_size());
-	RequestNamedLWLockTranche("fqs", 2);
+	RequestNamedLWLockTranche("fqs", 3);
 }
 
 static void
@@ -140,6 +141,7 @@ fqs_shmem_startup(void)
 		memset(fqs_shared, 0, size);
 		fqs_shared->lock = &(GetNamedLWLockTranche("fqs"))[0].lock;
 		fqs_shared->depth_lock = &(GetNamedLWLockTranche("fqs"))[1].lock;
+		fqs_shared->breaker_lock = &(GetNamedLWLockTranche("fqs"))[2].lock;
 		fqs_shared->nslots = fqs_max_databases;
 		for (i = 0; i < FQS_WAKE_SLOTS; i++)
 		{
@@ -155,6 +157,7 @@ fqs_shmem_startup(void)
 	fqs_depth_hash = ShmemInitHash("fqs ready depth", fqs_max_queues,
 								   fqs_max_queues, &info,
 								   HASH_ELEM | HASH_BLOBS);
+	fqs_breaker_shmem_init(fqs_shared->breaker_lock);
 	LWLockRelease(AddinShmemInitLock);
 }
 

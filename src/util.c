@@ -195,7 +195,8 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 	static FqsPlan plan = {
 		"SELECT q.qid, q.max_attempts, q.lease, q.paused, q.max_claimed, "
 		"       COALESCE(m.cur_gen, 0), q.priority, q.breaker_open, "
-		"       COALESCE(q.max_ready, $2) "
+		"       COALESCE(q.max_ready, $2), COALESCE(q.failure_threshold, 0), "
+		"       q.failure_cooldown "
 		"  FROM fqs.queue q LEFT JOIN fqs.meta m ON true WHERE q.name = $1",
 		2, {TEXTOID, INT4OID}, NULL
 	};
@@ -220,6 +221,22 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 	q->breaker_open = DatumGetBool(fqs_getdatum(0, 8, &isnull));
 	q->max_ready = fqs_getint32(0, 9);
 	q->claim_lock_held = false;
+	q->name = name;
+	q->breaker_until = 0;
+	q->failure_threshold = fqs_getint32(0, 10);
+	/* at least 1 ms, so that doubling it means something */
+	q->failure_cooldown_ms =
+		Max(fqs_interval_ms(DatumGetIntervalP(fqs_getdatum(0, 11, &isnull))), 1);
+}
+
+/* An interval in milliseconds (a month counts 30 days), at least 0. */
+int64
+fqs_interval_ms(Interval *iv)
+{
+	int64		ms = (iv->time +
+				  ((int64) iv->month * DAYS_PER_MONTH + iv->day) * USECS_PER_DAY) / 1000;
+
+	return Max(ms, 0);
 }
 
 /* The deadline of a wait argument; 0 for no wait. */
