@@ -3,6 +3,10 @@
 \echo '== fqs_queues at the end'
 SELECT queue, breaker_open, pen, ready, claimed, processed, sequencing, dead, done_total,
        oldest_unfinished_age FROM fqs_queues;
+\echo '== failure breaker: sends that failed while the EHR was down, and how often it opened'
+SELECT (SELECT count(*) FROM demo.failed) AS failed_sends,
+       failure_opens, failure_state
+  FROM fqs_queues WHERE queue = 'adt_ingress';
 \echo '== concurrent stage: translations that overlapped in time (parallelism)'
 SELECT max(n) AS max_parallel_translations
   FROM (SELECT (SELECT count(*) FROM demo.work w2

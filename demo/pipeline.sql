@@ -7,7 +7,17 @@ DROP SCHEMA IF EXISTS demo CASCADE;
 CREATE SCHEMA demo;
 -- max_ready 12: beyond 12 waiting messages the breaker opens and the rest
 -- wait in the holding pen, so claims never scan a deep backlog.
-SELECT fqs_create_queue('adt_ingress', lease => '30 seconds', max_ready => 12);
+-- failure_threshold 3: when the EHR is down, 3 failed sends in a row stop
+-- all claims of the queue for a second (doubling while it stays down),
+-- then one probe goes through; its success closes the failure breaker.
+SELECT fqs_create_queue('adt_ingress', lease => '30 seconds', max_ready => 12,
+                        failure_threshold => 3, failure_cooldown => '1 second');
+
+-- The EHR the sender delivers to; demo/run.sh takes it down for a while.
+CREATE TABLE demo.ehr (up boolean NOT NULL);
+INSERT INTO demo.ehr VALUES (true);
+-- Sends that failed because the EHR was down.
+CREATE TABLE demo.failed (fifo_key text, seq bigint, at timestamptz DEFAULT clock_timestamp());
 
 -- What the sequential stage "sent" downstream, in the order it sent them.
 CREATE TABLE demo.sent (n bigserial, fifo_key text, seq bigint, payload text,
@@ -42,16 +52,30 @@ BEGIN
 	END LOOP;
 END $$;
 
--- Sequential stage: send to the EHR strictly in order per patient.
+-- Sequential stage: send to the EHR strictly in order per patient.  While
+-- the EHR is down a send times out (100 ms) and the message is failed; the
+-- failure breaker then holds the queue's claims back instead of letting
+-- the sender burn through every patient's head message.
 CREATE PROCEDURE demo.sender(total int)
 LANGUAGE plpgsql AS $$
 DECLARE
 	m record;
+	k text;
 BEGIN
 	WHILE (SELECT count(*) FROM demo.sent) < total LOOP
+		k := NULL;
 		-- woken when a commit makes some patient's next message releasable
 		FOR m IN SELECT * FROM fqs_claim_sequential('adt_ingress', 10, wait => '1 second')
 				  ORDER BY fifo_key, seq LOOP
+			CONTINUE WHEN m.fifo_key = k;	-- the rest of a failed run
+			IF NOT (SELECT up FROM demo.ehr) THEN
+				PERFORM pg_sleep(0.1);
+				PERFORM fqs_fail(m.id, m.receipt, 'EHR unreachable',
+								 retry_after => '200 ms');
+				INSERT INTO demo.failed (fifo_key, seq) VALUES (m.fifo_key, m.seq);
+				k := m.fifo_key;
+				CONTINUE;
+			END IF;
 			INSERT INTO demo.sent (fifo_key, seq, payload) VALUES (m.fifo_key, m.seq, m.payload);
 			PERFORM fqs_complete(m.id, m.receipt);
 		END LOOP;

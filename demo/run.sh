@@ -3,7 +3,9 @@
 # throwaway PostgreSQL 15 cluster, and runs a two-stage pipeline of
 # HL7-like messages: 4 translators in parallel (concurrent stage), one
 # sender releasing strictly in order per patient (sequential stage), with
-# fqs_queues printed while it runs.  fqs is preloaded, so the background
+# fqs_queues printed while it runs.  The EHR the sender delivers to is down
+# from 1.5 s to 5 s into the run: the failure breaker opens after 3 failed
+# sends, lets one probe through per cooldown, and closes once one works.  fqs is preloaded, so the background
 # worker runs the holding pen and claims wait instead of polling.  Run as root (or with sudo).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,9 +37,15 @@ for w in 1 2 3 4; do as "$psql -c 'CALL demo.translator($w)'" & done
 as "$psql -c 'CALL demo.sender(54)'" &
 for i in $(seq 1 60); do
 	sleep 0.5
-	line=$(as "$psql -At -F ' ' -c \"SELECT 'breaker', CASE WHEN breaker_open THEN 'open  ' ELSE 'closed' END, 'pen', pen, 'ready', ready, 'claimed', claimed, 'processed', processed, 'sequencing', sequencing, 'done', done_total FROM fqs_queues\"")
+	case $i in
+	3) as "$psql -c 'UPDATE demo.ehr SET up = false'" >/dev/null; echo "  -- the EHR goes down" ;;
+	10) as "$psql -c 'UPDATE demo.ehr SET up = true'" >/dev/null; echo "  -- the EHR is back" ;;
+	esac
+	line=$(as "$psql -At -F ' ' -c \"SELECT 'breaker', CASE WHEN breaker_open THEN 'open  ' ELSE 'closed' END, 'pen', pen, 'ready', ready, 'claimed', claimed, 'processed', processed, 'sequencing', sequencing, 'done', done_total, 'failure', rpad(failure_state, 9), 'failures', consecutive_failures FROM fqs_queues\"")
 	echo "  fqs_queues: $line"
-	case "$line" in *"done 54") break ;; esac
+	case "$line" in *"done 54 "*) break ;; esac
 done
 wait
 as "$psql -f $dir/check.sql"
+echo '== the failure breaker in the server log'
+grep -o 'fqs: failure breaker.*' $dir/server.log || true

@@ -114,6 +114,11 @@ INSERT INTO held SELECT id, receipt FROM fqs_claim_sequential('dest', 1);
 SELECT count(fqs_fail(id, receipt, 'sink down', retry_after => '0')) FROM held;
 TRUNCATE held;
 SELECT fb('dest');
+-- each stage counts its own: the concurrent stage's successes (a local
+-- transform, say) do not reset the failures of the stage that sends
+SELECT fqs_enqueue('dest', 'more', 'k99') > 0 AS enqueued;
+SELECT count(fqs_commit(id, receipt)) FROM fqs_claim('dest', 1);
+SELECT fb('dest');
 INSERT INTO held SELECT id, receipt FROM fqs_claim_sequential('dest', 1);
 SELECT fqs_complete(id, receipt) FROM held;
 TRUNCATE held;
@@ -125,6 +130,14 @@ SELECT count(fqs_fail(id, receipt, 'sink down', retry_after => '0')) FROM held;
 TRUNCATE held;
 SELECT fb('dest');
 SELECT count(*) AS claimed FROM fqs_claim_sequential('dest', 10);
+-- half-open: the probe is the sequential stage's, whose failures opened it
+SELECT pg_sleep(2.1);
+SELECT count(*) AS claimed FROM fqs_claim('dest', 10);
+INSERT INTO held SELECT id, receipt FROM fqs_claim_sequential('dest', 10);
+SELECT count(*) AS probe FROM held;
+SELECT fqs_fail(id, receipt, 'sink down', retry_after => '0') FROM held;
+TRUNCATE held;
+SELECT fb('dest');
 -- fqs_resume closes an open breaker by hand
 SELECT fqs_resume('dest');
 SELECT fb('dest');

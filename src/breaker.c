@@ -5,15 +5,20 @@
  *	  handing out work for a while, then lets one probe through.
  *
  * A queue created or altered with failure_threshold counts consecutive
- * failures -- fqs_fail() and leases that expired, in either stage -- and a
- * success (fqs_commit, fqs_complete) resets the count.  When the count
- * reaches the threshold the breaker opens: claims of the queue return
- * nothing until the cooldown has passed.  Then it is half-open: the next
- * claim takes the one probe token and claims at most one message; other
- * claims get nothing while the probe is out.  A success closes the
- * breaker; a failure (the probe's own, or its lease expiring) opens it
- * again with the cooldown doubled, up to 32 times the setting.  Messages
- * held back are not claimed, so they spend no attempt.
+ * failures -- fqs_fail() and leases that expired -- and a success
+ * (fqs_commit, fqs_complete) resets the count.  Each stage has its own
+ * count: in the usual pipeline one stage talks to the destination (the
+ * sequential stage sends) while the other works locally (the concurrent
+ * stage transforms), and the local stage's successes say nothing about the
+ * destination.  When either stage's count reaches the threshold the
+ * breaker opens: claims of the queue, in both stages, return nothing until
+ * the cooldown has passed.  Then it is half-open: the next claim in the
+ * stage that opened it takes the one probe token and claims at most one
+ * message; other claims get nothing while the breaker is not closed.  A
+ * success in that stage closes the breaker; a failure there (the probe's
+ * own, or its lease expiring) opens it again with the cooldown doubled, up
+ * to 32 times the setting.  Messages held back are not claimed, so they
+ * spend no attempt.
  *
  * State.  One entry per queue that has a threshold, in a shared hash by
  * (database, qid), created by the first claim that sees the threshold.
@@ -83,7 +88,8 @@ typedef struct FqsBreaker
 	int64		cooldown_ms;	/* the setting */
 	int64		cur_cooldown_ms;	/* doubled after each failed probe */
 	FqsBreakerState state;
-	int64		failures;		/* consecutive failures */
+	int			open_stage;		/* the stage whose failures opened it */
+	int64		failures[2];	/* consecutive failures, per stage */
 	int64		opens;			/* times opened since the entry exists */
 	TimestampTz changed_at;		/* last transition */
 	TimestampTz open_until;		/* open: when it becomes half-open */
@@ -104,6 +110,7 @@ static HTAB *breaker_hash = NULL;
 typedef struct BreakerEvent
 {
 	int32		qid;
+	int			stage;
 	bool		success;
 	int64		count;			/* failures (success: 1) */
 	int			level;			/* (sub)transaction nesting level */
@@ -128,6 +135,7 @@ typedef struct BreakerLog
 	FqsBreakerState from;
 	FqsBreakerState to;
 	NameData	name;
+	int			stage;
 	int64		failures;
 	int64		cooldown_ms;
 	const char *why;
@@ -182,14 +190,16 @@ log_transition(BreakerLog *l)
 {
 	if (l->to == FQS_BREAKER_OPEN)
 		ereport(LOG,
-				(errmsg("fqs: failure breaker of queue \"%s\" opened after %lld consecutive failures%s; claims pause for %.3f s",
+				(errmsg("fqs: failure breaker of queue \"%s\" opened after %lld consecutive failures in the %s stage%s; claims pause for %.3f s",
 						NameStr(l->name), (long long) l->failures,
+						l->stage == FQS_STAGE_SEQUENTIAL ? "sequential" : "concurrent",
 						l->from == FQS_BREAKER_HALF_OPEN ? " (the probe failed)" : "",
 						l->cooldown_ms / 1000.0)));
 	else if (l->to == FQS_BREAKER_HALF_OPEN)
 		ereport(LOG,
-				(errmsg("fqs: failure breaker of queue \"%s\" is half-open: one probe may be claimed",
-						NameStr(l->name))));
+				(errmsg("fqs: failure breaker of queue \"%s\" is half-open: one probe may be claimed in the %s stage",
+						NameStr(l->name),
+						l->stage == FQS_STAGE_SEQUENTIAL ? "sequential" : "concurrent")));
 	else
 		ereport(LOG,
 				(errmsg("fqs: failure breaker of queue \"%s\" closed (%s)",
@@ -204,7 +214,8 @@ transition(FqsBreaker *b, FqsBreakerState to, TimestampTz now,
 	l->from = b->state;
 	l->to = to;
 	l->name = b->name;
-	l->failures = b->failures;
+	l->stage = b->open_stage;
+	l->failures = b->failures[b->open_stage];
 	l->why = why;
 	b->state = to;
 	b->changed_at = now;
@@ -216,7 +227,7 @@ transition(FqsBreaker *b, FqsBreakerState to, TimestampTz now,
 	}
 	else if (to == FQS_BREAKER_CLOSED)
 	{
-		b->failures = 0;
+		b->failures[0] = b->failures[1] = 0;
 		b->cur_cooldown_ms = b->cooldown_ms;
 	}
 	l->cooldown_ms = b->cur_cooldown_ms;
@@ -237,14 +248,16 @@ static void
 breaker_callbacks(void);
 
 /*
- * May a claim on queue q claim now, and how many?  Returns n, 1 when the
- * claim is the half-open breaker's probe (*probe_gen is set then, and
- * the caller must call fqs_breaker_probe_done), or 0 when the breaker
- * holds claims back.  *until receives, while the breaker is open, when it
- * will be half-open (else 0).
+ * May a claim in the given stage of queue q claim now, and how many?
+ * Returns n, 1 when the claim is the half-open breaker's probe
+ * (*probe_gen is set then, and the caller must call
+ * fqs_breaker_probe_done), or 0 when the breaker holds claims back.
+ * *until receives, while the breaker is open, when it will be half-open
+ * (else 0).
  */
 int32
-fqs_breaker_admit(FqsQueue *q, int32 n, uint64 *probe_gen, TimestampTz *until)
+fqs_breaker_admit(FqsQueue *q, int stage, int32 n, uint64 *probe_gen,
+				  TimestampTz *until)
 {
 	FqsBreakerKey key;
 	FqsBreaker *b;
@@ -290,7 +303,8 @@ fqs_breaker_admit(FqsQueue *q, int32 n, uint64 *probe_gen, TimestampTz *until)
 			b->cooldown_ms = q->failure_cooldown_ms;
 			b->cur_cooldown_ms = q->failure_cooldown_ms;
 			b->state = FQS_BREAKER_CLOSED;
-			b->failures = 0;
+			b->open_stage = FQS_STAGE_CONCURRENT;
+			b->failures[0] = b->failures[1] = 0;
 			b->opens = 0;
 			b->changed_at = GetCurrentTimestamp();
 			b->open_until = 0;
@@ -325,7 +339,7 @@ fqs_breaker_admit(FqsQueue *q, int32 n, uint64 *probe_gen, TimestampTz *until)
 	}
 	else if (b->state == FQS_BREAKER_HALF_OPEN)
 	{
-		if (b->probe_out)
+		if (b->probe_out || stage != b->open_stage)
 			allowed = 0;
 		else
 		{
@@ -419,11 +433,11 @@ fqs_breaker_probe_done(int32 qid, uint64 gen, int claimed)
 }
 
 /*
- * The current transaction had "count" failures (success: a success) on
- * queue qid; applied when it commits.
+ * The current transaction had "count" failures (success: a success) in
+ * the given stage of queue qid; applied when it commits.
  */
 void
-fqs_breaker_event(int32 qid, bool success, int64 count)
+fqs_breaker_event(int32 qid, int stage, bool success, int64 count)
 {
 	BreakerEvent *e;
 	MemoryContext old;
@@ -443,7 +457,7 @@ fqs_breaker_event(int32 qid, bool success, int64 count)
 	if (pending_events != NIL)
 	{
 		e = (BreakerEvent *) llast(pending_events);
-		if (e->qid == qid && e->success == success &&
+		if (e->qid == qid && e->stage == stage && e->success == success &&
 			e->level == GetCurrentTransactionNestLevel())
 		{
 			if (!success)
@@ -454,6 +468,7 @@ fqs_breaker_event(int32 qid, bool success, int64 count)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	e = palloc(sizeof(BreakerEvent));
 	e->qid = qid;
+	e->stage = stage;
 	e->success = success;
 	e->count = success ? 1 : count;
 	e->level = GetCurrentTransactionNestLevel();
@@ -485,25 +500,28 @@ apply_events(void)
 		SpinLockAcquire(&b->mutex);
 		if (e->success)
 		{
-			if (b->state != FQS_BREAKER_CLOSED)
+			/* only the failing stage's success says the destination is back */
+			if (b->state != FQS_BREAKER_CLOSED && e->stage == b->open_stage)
 			{
 				transition(b, FQS_BREAKER_CLOSED, now,
 						   b->state == FQS_BREAKER_HALF_OPEN ?
 						   "the probe succeeded" : "a message succeeded", &l);
 				logit = true;
 			}
-			b->failures = 0;
+			b->failures[e->stage] = 0;
 		}
 		else
 		{
-			b->failures += e->count;
+			b->failures[e->stage] += e->count;
 			if (b->state == FQS_BREAKER_CLOSED && b->threshold > 0 &&
-				b->failures >= b->threshold)
+				b->failures[e->stage] >= b->threshold)
 			{
+				b->open_stage = e->stage;
 				transition(b, FQS_BREAKER_OPEN, now, NULL, &l);
 				logit = true;
 			}
-			else if (b->state == FQS_BREAKER_HALF_OPEN)
+			else if (b->state == FQS_BREAKER_HALF_OPEN &&
+					 e->stage == b->open_stage)
 			{
 				b->cur_cooldown_ms = Min(b->cur_cooldown_ms * 2,
 										 b->cooldown_ms * FQS_COOLDOWN_MAX_FACTOR);
@@ -631,7 +649,7 @@ fqs_breaker_close(int32 qid, const char *why)
 			transition(b, FQS_BREAKER_CLOSED, GetCurrentTimestamp(), why, &l);
 			logit = true;
 		}
-		b->failures = 0;
+		b->failures[0] = b->failures[1] = 0;
 		SpinLockRelease(&b->mutex);
 	}
 	LWLockRelease(breaker_shared->lock);
@@ -661,8 +679,9 @@ fqs_breaker_forget(int32 qid)
 /*
  * fqs.failure_breaker(qid, threshold): (state, consecutive_failures,
  * changed_at, opens, reopens_at) of the queue's breaker as seen now; all
- * NULL without shared memory or threshold.  A breaker open past its
- * cooldown shows as half_open, as the next claim will find it.
+ * NULL without shared memory or threshold.  consecutive_failures is the
+ * larger of the two stages' counts.  A breaker open past its cooldown
+ * shows as half_open, as the next claim will find it.
  */
 Datum
 fqs_failure_breaker(PG_FUNCTION_ARGS)
@@ -691,7 +710,7 @@ fqs_failure_breaker(PG_FUNCTION_ARGS)
 		{
 			SpinLockAcquire(&b->mutex);
 			state = b->state;
-			failures = b->failures;
+			failures = Max(b->failures[0], b->failures[1]);
 			opens = b->opens;
 			changed_at = b->changed_at;
 			open_until = b->open_until;

@@ -71,7 +71,7 @@ fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts, int stage)
 	n = (int) fqs_getint64(0, 1);
 	expired = fqs_getint64(0, 2);
 	/* every expired lease is a failure, whether it went back or died */
-	fqs_breaker_event(qid, false, expired);
+	fqs_breaker_event(qid, stage, false, expired);
 	if (n > 0)
 	{
 		fqs_wake_at_commit(qid, stage);
@@ -258,7 +258,8 @@ claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 	if (q->paused)
 		return 0;
 	fqs_requeue_concurrent(q->qid, q->max_attempts);
-	n = fqs_breaker_admit(q, n, &probe, &q->breaker_until);
+	n = fqs_breaker_admit(q, FQS_STAGE_CONCURRENT, n, &probe,
+						  &q->breaker_until);
 	if (n <= 0)
 		return 0;
 	rows = claim_admitted(q, n, lease, waiting, rsinfo);
@@ -544,7 +545,7 @@ commit_one(int64 id, int64 receipt, text *result)
 	qid = fqs_getint32(0, 4);
 	/* a refusal rolls the delete back */
 	fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
-	fqs_breaker_event(qid, true, 1);
+	fqs_breaker_event(qid, FQS_STAGE_CONCURRENT, true, 1);
 	fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
 					   fqs_getint64(0, 3), id, qid,
 					   fqs_getint32(0, 5),
@@ -637,7 +638,7 @@ fail_one(int64 id, int64 receipt, Datum err, Interval *after)
 		int32		qid = fqs_getint32(0, 3);
 
 		fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
-		fqs_breaker_event(qid, false, 1);
+		fqs_breaker_event(qid, FQS_STAGE_CONCURRENT, false, 1);
 
 		if (attempt >= max_attempts)
 		{

@@ -182,11 +182,12 @@ extern void fqs_ready_added_at_commit(int32 qid, int64 n);
 /* breaker.c */
 extern Size fqs_breaker_shmem_size(void);
 extern void fqs_breaker_shmem_init(LWLock *lock);
-extern int32 fqs_breaker_admit(FqsQueue *q, int32 n, uint64 *probe_gen,
-							   TimestampTz *until);
+extern int32 fqs_breaker_admit(FqsQueue *q, int stage, int32 n,
+							   uint64 *probe_gen, TimestampTz *until);
 extern void fqs_breaker_probe_done(int32 qid, uint64 gen, int claimed);
 extern bool fqs_breaker_is_open(int32 qid);
-extern void fqs_breaker_event(int32 qid, bool success, int64 count);
+extern void fqs_breaker_event(int32 qid, int stage, bool success,
+							  int64 count);
 extern void fqs_breaker_close(int32 qid, const char *why);
 extern void fqs_breaker_forget(int32 qid);
 

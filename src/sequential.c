@@ -321,7 +321,8 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 	if (q->paused)
 		return 0;
 	fqs_requeue_sequential(q->qid, q->max_attempts);
-	n = fqs_breaker_admit(q, n, &probe, &q->breaker_until);
+	n = fqs_breaker_admit(q, FQS_STAGE_SEQUENTIAL, n, &probe,
+						  &q->breaker_until);
 	if (n <= 0)
 		return 0;
 	left = n;
@@ -609,7 +610,7 @@ complete_one(int64 id, int64 receipt)
 	if (!seq_lock_hold(id, receipt, &h))
 		fqs_seq_diagnose(id, receipt);
 	fqs_check_right(h.qid, FQS_RIGHT_CONSUME, NULL);
-	fqs_breaker_event(h.qid, true, 1);
+	fqs_breaker_event(h.qid, FQS_STAGE_SEQUENTIAL, true, 1);
 	new_head = seq_finish(h.kid, h.qid, h.seq, id, h.gen, NULL, &next_ready);
 	seq_after_advance(&h, new_head, next_ready);
 }
@@ -682,7 +683,7 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 	if (!seq_lock_hold(id, receipt, &h))
 		return false;
 	fqs_check_right(h.qid, FQS_RIGHT_CONSUME, NULL);
-	fqs_breaker_event(h.qid, false, 1);
+	fqs_breaker_event(h.qid, FQS_STAGE_SEQUENTIAL, false, 1);
 	v[0] = Int64GetDatum(h.kid);
 	if (h.head_attempts >= h.max_attempts)
 	{
