@@ -109,19 +109,19 @@ static HTAB *breaker_hash = NULL;
 /* An event of the current transaction, applied at commit. */
 typedef struct BreakerEvent
 {
+	int			level;			/* first: see fqs_pending_subxact */
 	int32		qid;
 	int			stage;
 	bool		success;
 	int64		count;			/* failures (success: 1) */
-	int			level;			/* (sub)transaction nesting level */
 } BreakerEvent;
 
 /* A probe token this transaction took, given back if it rolls back. */
 typedef struct BreakerProbe
 {
+	int			level;			/* first: see fqs_pending_subxact */
 	int32		qid;
 	uint64		gen;
-	int			level;
 } BreakerProbe;
 
 static List *pending_events = NIL;
@@ -571,49 +571,24 @@ breaker_xact_callback(XactEvent event, void *arg)
 }
 
 static void
+probe_drop(void *elem)
+{
+	BreakerProbe *p = (BreakerProbe *) elem;
+
+	probe_give_back(p->qid, p->gen);
+}
+
+/* A rolled-back subtransaction failed nothing and gives its probes back. */
+static void
 breaker_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						 SubTransactionId parentSubid, void *arg)
 {
-	int			level = GetCurrentTransactionNestLevel();
-	ListCell   *lc;
+	bool		commit = (event == SUBXACT_EVENT_COMMIT_SUB);
 
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
-		foreach(lc, pending_events)
-		{
-			BreakerEvent *e = (BreakerEvent *) lfirst(lc);
-
-			if (e->level >= level)
-				pending_events = foreach_delete_current(pending_events, lc);
-		}
-		foreach(lc, pending_probes)
-		{
-			BreakerProbe *p = (BreakerProbe *) lfirst(lc);
-
-			if (p->level >= level)
-			{
-				probe_give_back(p->qid, p->gen);
-				pending_probes = foreach_delete_current(pending_probes, lc);
-			}
-		}
-	}
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-	{
-		foreach(lc, pending_events)
-		{
-			BreakerEvent *e = (BreakerEvent *) lfirst(lc);
-
-			if (e->level >= level)
-				e->level = level - 1;
-		}
-		foreach(lc, pending_probes)
-		{
-			BreakerProbe *p = (BreakerProbe *) lfirst(lc);
-
-			if (p->level >= level)
-				p->level = level - 1;
-		}
-	}
+	if (event != SUBXACT_EVENT_ABORT_SUB && !commit)
+		return;
+	pending_events = fqs_pending_subxact(pending_events, commit, NULL);
+	pending_probes = fqs_pending_subxact(pending_probes, commit, probe_drop);
 }
 
 static void

@@ -178,6 +178,8 @@ extern bool fqs_depth_estimate(int32 qid, int64 *depth);
 extern bool fqs_depth_recount_begin(int32 qid, uint64 *mark);
 extern void fqs_depth_recount_end(int32 qid, int64 counted, uint64 mark);
 extern void fqs_ready_added_at_commit(int32 qid, int64 n);
+extern List *fqs_pending_subxact(List *list, bool commit,
+								 void (*on_drop) (void *elem));
 
 /* breaker.c */
 extern Size fqs_breaker_shmem_size(void);

@@ -767,12 +767,12 @@ seq_take_dead(int64 id, char *stage, int32 *qid, int64 *kid, int64 *seq,
 	return true;
 }
 
-/* Lock a key's head row; returns head_seq. */
+/* Lock a key's head row; returns head_seq, and the key's queue in *qid. */
 static int64
-seq_lock_key(int64 kid)
+seq_lock_key(int64 kid, int32 *qid)
 {
 	static FqsPlan plan = {
-		"SELECT head_seq FROM fqs.key_head WHERE kid = $1 FOR UPDATE",
+		"SELECT head_seq, qid FROM fqs.key_head WHERE kid = $1 FOR UPDATE",
 		1, {INT8OID}, NULL
 	};
 	Datum		v[1];
@@ -780,6 +780,8 @@ seq_lock_key(int64 kid)
 	v[0] = Int64GetDatum(kid);
 	if (fqs_exec(&plan, v, NULL, 0) != 1)
 		elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
+	if (qid)
+		*qid = fqs_getint32(0, 2);
 	return fqs_getint64(0, 1);
 }
 
@@ -817,10 +819,6 @@ seq_retry_waiting(int64 id)
 		"SELECT 1 FROM fqs.releasable WHERE kid = $1 FOR UPDATE",
 		1, {INT8OID}, NULL
 	};
-	static FqsPlan lockhead = {
-		"SELECT head_seq, qid FROM fqs.key_head WHERE kid = $1 FOR UPDATE",
-		1, {INT8OID}, NULL
-	};
 	static FqsPlan release = {
 		"UPDATE fqs.releasable SET lease_until = NULL, receipt = 0, "
 		"       hold_upto = 0, visible_at = pg_catalog.clock_timestamp() "
@@ -846,15 +844,14 @@ seq_retry_waiting(int64 id)
 		int64		kid = fqs_getint64(0, 1);
 		int64		seq = fqs_getint64(0, 2);
 		int32		qid;
+		int64		head;
 
 		/* the key's hold first, then its head, as fqs_complete does */
 		v[0] = Int64GetDatum(kid);
 		(void) fqs_exec(&lockrel, v, NULL, 0);
-		if (fqs_exec(&lockhead, v, NULL, 0) != 1)
-			elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
-		qid = fqs_getint32(0, 2);
+		head = seq_lock_key(kid, &qid);
 		fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
-		if (seq == fqs_getint64(0, 1) + 1 && fqs_exec(&release, v, NULL, 0) == 1)
+		if (seq == head + 1 && fqs_exec(&release, v, NULL, 0) == 1)
 		{
 			fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
 			return;
@@ -950,7 +947,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		seq_lock_key(kid);
+		seq_lock_key(kid, NULL);
 		seq_make_releasable(kid, qid);
 	}
 	fqs_call_end(&call);
@@ -999,7 +996,7 @@ fqs_skip(PG_FUNCTION_ARGS)
 		fqs_mark_processed(gen, kid, seq, id, qid, attempts, NULL, NULL, reason);
 	else
 	{
-		int64		head = seq_lock_key(kid);
+		int64		head = seq_lock_key(kid, NULL);
 		bool		next_ready;
 
 		if (seq != head + 1)

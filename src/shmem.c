@@ -82,9 +82,9 @@ static HTAB *fqs_depth_hash = NULL;
 /* (qid, n) made ready by the current transaction, added at commit */
 typedef struct PendingAdd
 {
+	int			level;			/* first: see fqs_pending_subxact */
 	int32		qid;
 	int64		n;
-	int			level;			/* (sub)transaction nesting level */
 } PendingAdd;
 static List *pending_adds = NIL;
 
@@ -384,6 +384,38 @@ fqs_wait_end(void)
 static bool subxact_callback_registered = false;
 
 /*
+ * The end of the current subtransaction, for a list kept to be acted on at
+ * the end of the transaction whose elements start with their (sub)
+ * transaction nesting level: when it rolled back, its elements and those
+ * of its children leave the list (on_drop is called for each, unless
+ * NULL); when it committed, they now belong to its parent.  Returns the
+ * list.
+ */
+List *
+fqs_pending_subxact(List *list, bool commit, void (*on_drop) (void *elem))
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	foreach(lc, list)
+	{
+		int		   *elem_level = (int *) lfirst(lc);
+
+		if (*elem_level < level)
+			continue;
+		if (commit)
+			*elem_level = level - 1;
+		else
+		{
+			if (on_drop)
+				on_drop(lfirst(lc));
+			list = foreach_delete_current(list, lc);
+		}
+	}
+	return list;
+}
+
+/*
  * A rolled-back subtransaction made nothing ready; a committed one hands
  * its messages to its parent.
  */
@@ -391,29 +423,10 @@ static void
 fqs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					 SubTransactionId parentSubid, void *arg)
 {
-	int			level = GetCurrentTransactionNestLevel();
-	ListCell   *lc;
-
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
-		foreach(lc, pending_adds)
-		{
-			PendingAdd *a = (PendingAdd *) lfirst(lc);
-
-			if (a->level >= level)
-				pending_adds = foreach_delete_current(pending_adds, lc);
-		}
-	}
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-	{
-		foreach(lc, pending_adds)
-		{
-			PendingAdd *a = (PendingAdd *) lfirst(lc);
-
-			if (a->level >= level)
-				a->level = level - 1;
-		}
-	}
+	if (event == SUBXACT_EVENT_ABORT_SUB || event == SUBXACT_EVENT_COMMIT_SUB)
+		pending_adds = fqs_pending_subxact(pending_adds,
+										   event == SUBXACT_EVENT_COMMIT_SUB,
+										   NULL);
 }
 
 static FqsDepth *

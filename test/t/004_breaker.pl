@@ -191,13 +191,7 @@ ok( $node->poll_query_until('postgres',
 	'the breaker closes at the end, with an empty pen');
 
 $node->safe_psql('postgres', 'INSERT INTO stop_flag VALUES (1)');
-for my $name (sort keys %procs)
-{
-	eval { $procs{$name}->finish; };
-	diag "$name: $@" if $@;
-	my $err = slurp_file("$tmp/$name.err");
-	unlike($err, qr/ERROR|FATAL/, "$name ran without errors") or diag $err;
-}
+finish_clients(\%procs, $tmp);
 $gate->quit;
 
 # what the burst looked like

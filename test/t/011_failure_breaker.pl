@@ -164,13 +164,7 @@ ok( $node->poll_query_until('postgres',
 	"all $total messages of each queue are delivered");
 my $t_drained = time;
 $node->safe_psql('postgres', 'INSERT INTO stop_flag VALUES (1)');
-for my $name (sort keys %procs)
-{
-	eval { $procs{$name}->finish; };
-	diag "$name: $@" if $@;
-	my $err = slurp_file("$tmp/$name.err");
-	unlike($err, qr/ERROR|FATAL/, "$name ran without errors") or diag $err;
-}
+finish_clients(\%procs, $tmp);
 
 # exactly once, in order per key, no gaps
 is( $node->safe_psql('postgres',

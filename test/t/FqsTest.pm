@@ -18,6 +18,11 @@
 #	on_error_stop (default off), timeout (seconds, default none).  Returns
 #	the IPC::Run handle.
 #
+# finish_clients(\%procs, $dir)
+#	Wait for each client started with start_psql_file (a hash of name =>
+#	handle, whose output went to "$dir/<name>.out/.err") to end, and check
+#	(one test per client) that its stderr has no ERROR or FATAL.
+#
 # count_log($node, $re, $offset)
 #	How often $re matches the node's server log from byte $offset on.
 #
@@ -51,6 +56,7 @@ use Exporter 'import';
 our @EXPORT = qw(
   preloaded_node
   start_psql_file
+  finish_clients
   count_log
   server_processes
   crash_server
@@ -84,6 +90,20 @@ sub start_psql_file
 	return IPC::Run::start(\@cmd, '<', \undef,
 		'>', "$base.out", '2>', "$base.err",
 		defined $opts{timeout} ? (IPC::Run::timeout($opts{timeout})) : ());
+}
+
+sub finish_clients
+{
+	my ($procs, $dir) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	for my $name (sort keys %$procs)
+	{
+		eval { $procs->{$name}->finish; };
+		diag "$name: $@" if $@;
+		my $err = slurp_file("$dir/$name.err");
+		unlike($err, qr/ERROR|FATAL/, "$name ran without errors") or diag $err;
+	}
+	return;
 }
 
 sub count_log
