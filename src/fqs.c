@@ -16,6 +16,10 @@
  */
 #include "fqs.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -35,6 +39,7 @@ int			fqs_max_batch = 10000;
 int			fqs_max_lease_s = 24 * 3600;
 int			fqs_max_delay_s = 30 * 24 * 3600;
 int			fqs_max_wait_s = 3600;
+int			fqs_malloc_trim_kb = 4096;
 
 void		_PG_init(void);
 
@@ -200,7 +205,42 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("fqs.malloc_trim_threshold",
+							"Free heap memory a backend keeps instead of "
+							"returning it to the kernel (glibc).",
+							"Set in the postmaster, inherited by every "
+							"backend; -1 leaves glibc's adaptive setting.",
+							&fqs_malloc_trim_kb,
+							4096,
+							-1,
+							1024 * 1024,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("fqs");
+
+#ifdef __GLIBC__
+
+	/*
+	 * A claim's statements use a few hundred kB of executor memory that
+	 * glibc, with its default thresholds of 128 kB, hands back to the
+	 * kernel at the end of each statement and faults in again at the next
+	 * one: two brk() calls, TLB flushes and page faults per statement.
+	 * glibc raises both thresholds by itself only once the backend has
+	 * freed a large mmapped chunk, which is luck.  Fix them here, in the
+	 * postmaster, so that every backend starts settled: freed memory up to
+	 * the trim threshold stays in the heap, blocks from 1 MB on are still
+	 * mapped and unmapped on their own.
+	 */
+	if (fqs_malloc_trim_kb >= 0)
+	{
+		int			trim = fqs_malloc_trim_kb * 1024;
+
+		mallopt(M_MMAP_THRESHOLD, Min(Max(trim / 2, 128 * 1024), 1024 * 1024));
+		mallopt(M_TRIM_THRESHOLD, trim);
+	}
+#endif
 
 	fqs_shmem_install_hooks();
 	fqs_register_launcher();
