@@ -67,3 +67,20 @@ RESET fqs.max_batch;
 SELECT regress_err($$SELECT count(*) FROM fqs_enqueue_batch('big', ARRAY(SELECT 'p' FROM generate_series(1, 10001)))$$);
 SELECT fqs_drop_queue('big', true);
 DROP TABLE bigids;
+-- a batch over several keys reserves every key's seqs in one statement:
+-- new and existing keys mixed, a key's messages interleaved with others'
+SELECT fqs_create_queue('keys');
+SELECT fqs_enqueue('keys', 'y0', 'y') > 0 AS y_exists;
+SELECT count(*) FROM fqs_enqueue_batch('keys',
+  ARRAY['x1', 'y1', 'x2', 'z1', 'y2', 'x3', 'é1', 'A1', 'é2'],
+  ARRAY['x', 'y', 'x', 'z', 'y', 'x', 'é', 'A', 'é']);
+CREATE TEMP TABLE kc AS SELECT * FROM fqs_claim('keys', 10);
+SELECT fifo_key, array_agg(seq ORDER BY seq) AS seqs,
+       array_agg(payload ORDER BY seq) AS payloads
+  FROM kc GROUP BY 1 ORDER BY fifo_key COLLATE "C";
+SELECT fqs_commit(array_agg(id), array_agg(receipt)) FROM kc;
+-- every new key has its head: the sequential stage releases them in order
+SELECT fifo_key, array_agg(payload ORDER BY seq) AS released
+  FROM fqs_claim_sequential('keys', 10) GROUP BY 1 ORDER BY fifo_key COLLATE "C";
+SELECT fqs_drop_queue('keys', true);
+DROP TABLE kc;

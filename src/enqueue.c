@@ -131,6 +131,83 @@ enq_to_pen(FqsQueue *q, int n)
 }
 
 /*
+ * Reserve the seq ranges of a batch over several keys (items sorted by
+ * key) with one statement; kids[] and seqs[] receive each message's key id
+ * and seq, by input position.
+ */
+static void
+enq_reserve_many(FqsPlan *plan, int32 qid, int n, EnqItem *items,
+				 Datum *kids, Datum *seqs)
+{
+	Datum	   *keys = palloc(sizeof(Datum) * n);
+	Datum	   *counts = palloc(sizeof(Datum) * n);
+	int		   *first = palloc(sizeof(int) * (n + 1));
+	int			ngroups = 0;
+	int			i;
+	int			r;
+	Datum		v[3];
+
+	for (i = 0; i < n; i++)
+	{
+		if (i == 0 || strcmp(items[i].key, items[i - 1].key) != 0)
+		{
+			first[ngroups] = i;
+			keys[ngroups] = CStringGetTextDatum(items[i].key);
+			ngroups++;
+		}
+	}
+	first[ngroups] = n;
+	for (i = 0; i < ngroups; i++)
+		counts[i] = Int64GetDatum((int64) (first[i + 1] - first[i]));
+
+	v[0] = Int32GetDatum(qid);
+	v[1] = PointerGetDatum(construct_array(keys, ngroups, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+	v[2] = PointerGetDatum(construct_array(counts, ngroups, INT8OID, 8, true,
+										   TYPALIGN_DOUBLE));
+	if (fqs_exec(plan, v, NULL, 0) != ngroups)
+		elog(ERROR, "fqs: could not reserve seqs for %d keys", ngroups);
+
+	for (r = 0; r < ngroups; r++)
+	{
+		bool		isnull;
+		char	   *key = TextDatumGetCString(fqs_getdatum(r, 1, &isnull));
+		int64		kid = fqs_getint64(r, 2);
+		int64		last = fqs_getint64(r, 3);
+		int			lo = 0;
+		int			hi = ngroups - 1;
+		int			g = -1;
+		int			k;
+
+		/* the groups are in strcmp order: find this row's by bisection */
+		while (lo <= hi)
+		{
+			int			mid = (lo + hi) / 2;
+			int			c = strcmp(items[first[mid]].key, key);
+
+			if (c == 0)
+			{
+				g = mid;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+		if (g < 0)
+			elog(ERROR, "fqs: reserved a seq for an unknown key \"%s\"", key);
+		/* items of one key are in input order after the sort */
+		for (k = first[g]; k < first[g + 1]; k++)
+		{
+			kids[items[k].pos] = Int64GetDatum(kid);
+			seqs[items[k].pos] = Int64GetDatum(last - (first[g + 1] - first[g]) +
+											   (k - first[g]) + 1);
+		}
+	}
+}
+
+/*
  * Insert n messages into queue q, in input order; ids[] receives their ids
  * (or holds them already, when ids_given).
  * Caller is connected to SPI.  All inputs have been validated.
@@ -157,6 +234,28 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 		"      SELECT kid, $1, $2 FROM t WHERE inserted) "
 		"SELECT kid, last_seq FROM t",
 		3, {INT4OID, TEXTOID, INT8OID}, NULL
+	};
+
+	/*
+	 * A batch over several keys reserves every key's seq range in one
+	 * statement: an upsert whose rows are taken, and their key_tail rows
+	 * locked, in array order -- the keys' sorted order, the same order the
+	 * one-key statements above lock in, so batches cannot deadlock.
+	 */
+	static FqsPlan reserve_many = {
+		"WITH t AS ("
+		"  INSERT INTO fqs.key_tail AS t (qid, fifo_key, kid, last_seq) "
+		"  SELECT $1, u.key, pg_catalog.nextval('fqs.key_id_seq'), u.n "
+		"    FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY "
+		"         AS u(key, n, ord) "
+		"   ORDER BY u.ord "
+		"  ON CONFLICT (qid, fifo_key) "
+		"  DO UPDATE SET last_seq = t.last_seq + EXCLUDED.last_seq "
+		"  RETURNING t.fifo_key, t.kid, t.last_seq, (t.xmax = 0) AS inserted), "
+		"h AS (INSERT INTO fqs.key_head (kid, qid, fifo_key) "
+		"      SELECT kid, $1, fifo_key FROM t WHERE inserted) "
+		"SELECT fifo_key, kid, last_seq FROM t",
+		3, {INT4OID, TEXTARRAYOID, INT8ARRAYOID}, NULL
 	};
 	/* the same insert, into the ready set or (breaker open) into the pen */
 #define ENQ_INSERT_SQL(target) \
@@ -203,9 +302,17 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 		items[i].key = keys[i];
 	}
 
-	/* reserve seq ranges key by key, locking keys in sorted order */
+	/*
+	 * Reserve seq ranges, locking keys in sorted order: one statement for
+	 * a batch over several keys, else one for its key.
+	 */
 	qsort(items, n, sizeof(EnqItem), enq_item_cmp);
 	i = 0;
+	if (strcmp(items[0].key, items[n - 1].key) != 0)
+	{
+		enq_reserve_many(&reserve_many, q->qid, n, items, kids, seqs);
+		i = n;
+	}
 	while (i < n)
 	{
 		int			j = i;
