@@ -109,8 +109,12 @@ ok( poll("SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'fqs wo
 # frees, the rotation (tried on the worker's first pass and every minute)
 ok( poll("SELECT claimed = 0 AND sequencing = 0 FROM public.fqs_queues WHERE queue = 'w'"),
 	'the worker reaped the expired leases of both stages');
-q_(q{SELECT count(public.fqs_commit(id, receipt)) FROM public.fqs_claim('w', 10)});
-ok( poll("SELECT pen = 0 AND NOT breaker_open FROM public.fqs_queues WHERE queue = 'w'"),
+# consume what is ready until the mover has let the whole pen out (how
+# much went to the pen depends on whether the worker had counted the queue
+# before the enqueues: up to 7 of the 10 messages)
+ok( poll("SELECT count(public.fqs_commit(id, receipt)) >= 0 AND "
+		  . "(SELECT pen = 0 AND NOT breaker_open FROM public.fqs_queues WHERE queue = 'w') "
+		  . "FROM public.fqs_claim('w', 10)"),
 	'the worker moved the pen and closed the breaker');
 ok( $node->log_contains(qr/fqs worker started for database "postgres"/),
 	'the worker found fqs');
