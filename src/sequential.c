@@ -49,6 +49,21 @@ PG_FUNCTION_INFO_V1(fqs_complete_many);
 PG_FUNCTION_INFO_V1(fqs_retry);
 PG_FUNCTION_INFO_V1(fqs_skip);
 
+/*
+ * A key's head row is gone: its queue was dropped (fqs_drop_queue with
+ * force) while this call ran.  Reachable from SQL, so a proper error.
+ */
+static void seq_key_gone(int64 kid) pg_attribute_noreturn();
+
+static void
+seq_key_gone(int64 kid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("fifo key " INT64_FORMAT " no longer exists", kid),
+			 errdetail("Its queue was dropped while this call ran.")));
+}
+
 /* Make key kid claimable by the sequential stage, if it is not already. */
 static void
 seq_make_releasable(int64 kid, int32 qid)
@@ -181,7 +196,7 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 
 	v[0] = Int64GetDatum(kid);
 	if (fqs_exec(skip_reason ? &lock_excl : &lock_share, v, NULL, 0) != 1)
-		elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
+		seq_key_gone(kid);
 	head = fqs_getint64(0, 1);
 	if (seq != head + 1)
 		return;					/* an earlier message of the key is pending */
@@ -354,7 +369,7 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 
 		v[0] = Int64GetDatum(kid);
 		if (fqs_exec(&head, v, NULL, 0) != 1)
-			elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
+			seq_key_gone(kid);
 		headseq = fqs_getint64(0, 1);
 		fkey = datumCopy(fqs_getdatum(0, 2, &isnull), false, -1);
 
@@ -779,7 +794,7 @@ seq_lock_key(int64 kid, int32 *qid)
 
 	v[0] = Int64GetDatum(kid);
 	if (fqs_exec(&plan, v, NULL, 0) != 1)
-		elog(ERROR, "fqs: key " INT64_FORMAT " has no head row", kid);
+		seq_key_gone(kid);
 	if (qid)
 		*qid = fqs_getint32(0, 2);
 	return fqs_getint64(0, 1);
