@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""bench/peers.sh's report: results.tsv + meta -> <out>.md and two gnuplot PNGs.
+
+usage: peers_report.py <results.tsv> <meta> <out prefix>
+
+results.tsv: workload, peer, value, detail (tab-separated).  value is a
+number (messages/s; commits/s for the ceiling; claims/s for depth_<D>), or
+text starting with "n/a:", "skipped:" or "error:".  For depth_<D> the detail
+is "count avg_ms p99_ms depth_after".
+meta: key, value (tab-separated): versions, settings, the command.
+"""
+import collections
+import os
+import subprocess
+import sys
+
+tsv, meta_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+base = os.path.basename(out)
+
+meta = collections.OrderedDict()
+for line in open(meta_path):
+    k, _, v = line.rstrip('\n').partition('\t')
+    meta[k] = v
+
+R = collections.defaultdict(dict)       # workload -> peer -> (value, detail)
+order = []
+for line in open(tsv):
+    line = line.rstrip('\n')
+    if not line:
+        continue
+    w, p, v, d = (line.split('\t') + [''] * 4)[:4]
+    R[w][p] = (v, d)
+    if w not in order:
+        order.append(w)
+
+peers = meta.get('peers', '').split()
+FQS = ('fqs', 'fqs_array')
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt(x, nd=0):
+    return f"{x:,.{nd}f}"
+
+
+# ---- notes for cells that hold no number
+notes = collections.OrderedDict()
+
+
+def note(text):
+    if text not in notes:
+        notes[text] = len(notes) + 1
+    return notes[text]
+
+
+def cell(w, p):
+    v, d = R.get(w, {}).get(p, ('', ''))
+    x = num(v)
+    if x is not None:
+        s = fmt(x)
+        if 'time cap reached' in d:
+            s += ' ᶜ'
+        if p == 'pgq' and w.startswith('drain'):
+            s += ' ¹ᶜˡ'
+        return s
+    if not v:
+        return '—'
+    kind = v.split(':', 1)[0]
+    return f"{kind} [{note(v)}]"
+
+
+# ---- throughput table
+ROWS = [
+    ('enq1', 'enqueue, 1 per call', 1, False),
+    ('enq100', 'enqueue, 100 per call', None, True),
+    ('drain1', 'one-stage drain, claim 1 + ack', 2, False),
+    ('drain10', 'one-stage drain, claim 10 + ack', None, True),
+    ('drain1_c1', 'one-stage drain, claim 1, 1 client', 2, False),
+    ('drain1_c64', 'one-stage drain, claim 1, 64 clients', 2, False),
+    ('pipe1', 'per-key FIFO pipeline, claim 1', 4, False),
+    ('pipe10', 'per-key FIFO pipeline, claim 10', None, True),
+    ('pipe1_kbig', 'per-key FIFO pipeline, claim 1, K = KBIG keys', 4, False),
+]
+ceil_vals = [num(R['ceiling'][k][0]) for k in ('start', 'end') if k in R.get('ceiling', {})]
+ceil_vals = [c for c in ceil_vals if c is not None]
+ceiling = sum(ceil_vals) / len(ceil_vals) if ceil_vals else None
+kbig = next((t.split('=', 1)[1] for t in meta.get('params', '').split() if t.startswith('KBIG=')), 'KBIG')
+
+lines = []
+P = lines.append
+P(f"# fqs against its peers — {meta.get('stamp', '')}\n")
+P(f"Command: `{meta.get('command', '')}` ({meta.get('mode', '')} mode; wall time {meta.get('wall', '?')}).\n")
+P(f"- Machine: {meta.get('machine', '')}.")
+P(f"- {meta.get('postgres', '')}; {meta.get('pgbench', '')}. One throw-away cluster for every peer "
+  f"(each peer in its own database): {meta.get('settings', '')}.")
+P(f"- Parameters: `{meta.get('params', '')}`.")
+P(f"- fqs: {meta.get('fqs', '')}; {meta.get('fqs_after', '')}.")
+P("- Versions: " + '; '.join(f"{p}: {meta['version_' + p]}" for p in peers if 'version_' + p in meta) + '.')
+P('')
+P("Every figure below comes from this one run; the peers ran one after the other on each workload, "
+  "their order reversed from one workload to the next. The machine has 2 cores and other work ran on it: "
+  "compare the ratios, not the absolute figures between runs.\n")
+if ceiling:
+    P(f"**Ceiling** (pgbench, {meta.get('params', '').split()[3].split('=')[1] if False else 'the same'} clients, "
+      "INSERT + UPDATE + DELETE of a trivial row as three autocommit statements): "
+      + ', '.join(f"{fmt(num(R['ceiling'][k][0]))} commits/s at the {k}" for k in ('start', 'end')
+                  if k in R['ceiling'] and num(R['ceiling'][k][0]) is not None)
+      + f"; the mean, {fmt(ceiling)} commits/s, is the ceiling below.\n")
+
+P("## Throughput, messages/s\n")
+hdr = ['workload', 'commits per message (fqs)'] + peers + ['best peer', 'fqs ÷ best peer', 'fqs vs ceiling']
+P('| ' + ' | '.join(hdr) + ' |')
+P('|' + '---|' * 2 + '---:|' * len(peers) + '---|---:|---|')
+plotrows = []
+for w, label, commits, batched in ROWS:
+    if w not in R:
+        continue
+    if w == 'pipe1_kbig':
+        label = label.replace('KBIG', f"{int(kbig):,}" if kbig.isdigit() else kbig)
+    cells = [cell(w, p) for p in peers]
+    fq = [(num(R[w].get(p, ('',))[0]), p) for p in FQS if p in peers]
+    fq = [t for t in fq if t[0] is not None]
+    others = [(num(R[w].get(p, ('',))[0]), p) for p in peers if p not in FQS]
+    others = [t for t in others if t[0] is not None]
+    best = max(others) if others else None
+    fbest = max(fq) if fq else None
+    bestcell = f"{best[1]} {fmt(best[0])}" if best else '—'
+    ratio = f"**{fbest[0] / best[0]:.2f}**" + (f" ({fbest[1]})" if fbest[1] != 'fqs' else '') if best and fbest else '—'
+    if ceiling and commits and fbest and not batched:
+        bound = ceiling / commits
+        vs = f"{fbest[0] / bound:.2f} of {fmt(bound)}"
+    else:
+        vs = '—'
+    P('| ' + ' | '.join([label, str(commits) if commits else 'batched'] + cells + [bestcell, ratio, vs]) + ' |')
+    plotrows.append((label, [num(R[w].get(p, ('',))[0]) for p in peers]))
+P('')
+P("- Drains: the queue is preloaded (not timed), then the clients claim and acknowledge in two transactions "
+  "until it is empty or the time cap is reached; messages/s = messages acknowledged ÷ wall time. "
+  "ᶜ = time cap reached (the rate is over what was done). "
+  "¹ᶜˡ = one client: a PgQ consumer is a single cursor.")
+P("- Per-key FIFO pipeline: fqs = both stages (fqs_claim → fqs_commit → fqs_claim_sequential → fqs_complete, "
+  "4 commits per message); naive_fifo = claim of key heads + ack (2 commits per message, one stage). "
+  "The messages are enqueued by the preload (not timed); enqueue is measured on its own rows.")
+P("- fqs ÷ best peer uses the better of the fqs columns (named when it is fqs_array) against the best other column. "
+  "fqs vs ceiling = fqs messages/s ÷ (ceiling commits/s ÷ commits per message), for single-message rows only.")
+if notes:
+    P('')
+    for text, n in notes.items():
+        P(f"[{n}] {text}  ")
+P('')
+
+# ---- depth
+depths = sorted({int(w.split('_')[1]) for w in R if w.startswith('depth_')})
+series = []
+for d in depths:
+    for s in R[f"depth_{d}"]:
+        if s not in series:
+            series.append(s)
+if depths:
+    P("## Latency against depth\n")
+    P(f"Claim 1 + ack cycle (two transactions), average / p99 in ms, at a preloaded depth D; "
+      f"{meta.get('params', '').split('DEPTH_CLIENTS=')[-1].split()[0] if 'DEPTH_CLIENTS=' in meta.get('params', '') else '4'} "
+      "clients, each running an enqueue or a claim cycle at random 1:1, so the depth stays near D; "
+      "claims/s in brackets. `pipeline` series: the claim cycle is the per-key FIFO pipeline script.\n")
+    P('| depth | ' + ' | '.join(series) + ' |')
+    P('|---:|' + '---:|' * len(series))
+    lat = {}
+    for d in depths:
+        row = []
+        for s in series:
+            v, det = R[f"depth_{d}"].get(s, ('', ''))
+            if num(v) is None:
+                row.append(f"{v.split(':', 1)[0]} [{note(v)}]" if v else '—')
+                continue
+            c, avg, p99, *rest = det.split()
+            lat[(d, s)] = (num(avg), num(p99))
+            row.append(f"{float(avg):.2f} / {float(p99):.2f} ({fmt(num(v))}/s)")
+        P(f"| {d:,} | " + ' | '.join(row) + ' |')
+    if len(depths) > 1:
+        lo, hi = depths[0], depths[-1]
+        row = []
+        for s in series:
+            a, b = lat.get((hi, s)), lat.get((lo, s))
+            row.append(f"{a[0] / b[0]:.2f} / {a[1] / b[1]:.2f}" if a and b and b[0] and b[1] else '—')
+        P(f"| ratio {hi:,} ÷ {lo:,} | " + ' | '.join(row) + ' |')
+    P('')
+    for text, n in notes.items():
+        if f"[{n}]" in '\n'.join(lines[-len(depths) - 3:]):
+            pass
+
+# ---- plots
+P("## Plots\n")
+P(f"![throughput]({base}-throughput.png)\n")
+if depths:
+    P(f"![latency against depth]({base}-latency.png)\n")
+
+# ---- what is not here
+P("## Not measured in this run\n")
+P("- Held snapshot (10 minutes at a fixed offered rate while another session holds a snapshot): not implemented "
+  "in bench/peers.sh yet (`--held` is refused).")
+if not depths or max(depths) < 10000000:
+    P(f"- Depths beyond {max(depths):,}" if depths else "- The depth ladder", )
+    lines[-1] += " (`--depth` adds 1e6 and 1e7; loading 1e7 messages per peer takes minutes each)."
+P("- The Redox-shaped depth (every key's head unprocessed, processed messages piling up behind it).")
+P("- Depth for pgq, pg-boss and graphile-worker (see the notes).")
+if meta.get('mode') == 'quick':
+    P("- This is a `--quick` run: small preloads, 2-second runs and short time caps; the K row uses as many keys as "
+      "messages (one message per key). Use the full run for figures to quote.")
+P('')
+
+# ---- details
+P("## Peers\n")
+for p in peers:
+    P(f"- **{p}**: {meta.get('desc_' + p, '')}")
+P('')
+P("## Details of every run\n")
+P('| workload | peer | value | detail |')
+P('|---|---|---:|---|')
+for w in order:
+    for p, (v, d) in R[w].items():
+        if num(v) is None and not d:
+            continue
+        P(f"| {w} | {p} | {fmt(num(v)) if num(v) is not None else v} | {d} |")
+P('')
+open(out + '.md', 'w').write('\n'.join(lines) + '\n')
+
+# ---- gnuplot
+def esc(s):
+    return s.replace('"', "'")
+
+
+if plotrows:
+    used = [i for i, p in enumerate(peers) if any(r[1][i] for r in plotrows)]
+    dat = out + '-throughput.dat'
+    with open(dat, 'w') as f:
+        f.write('workload ' + ' '.join(f'"{peers[i]}"' for i in used) + '\n')
+        for label, vals in plotrows:
+            f.write(f'"{esc(label)}" ' + ' '.join(f"{vals[i]:.0f}" if vals[i] else '?' for i in used) + '\n')
+    gp = f"""set terminal pngcairo size 1200,560 font ",9"
+set output "{out}-throughput.png"
+set title "fqs and its peers, messages/s ({meta.get('mode', '')} run {meta.get('stamp', '')}; log scale)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set datafile missing "?"
+set logscale y
+set yrange [10:*]
+set grid ytics
+set key outside right top vertical
+set xtics rotate by -25 left
+set ylabel "messages/s"
+set bmargin 7
+plot for [i=2:{len(used) + 1}] "{dat}" using i:xtic(1) title columnheader(i)
+"""
+    subprocess.run(['gnuplot'], input=gp, text=True, check=True)
+    os.remove(dat)
+
+if depths and series:
+    dat = out + '-latency.dat'
+    with open(dat, 'w') as f:
+        for d in depths:
+            f.write(f"{d} " + ' '.join(
+                f"{lat[(d, s)][0]:.3f} {lat[(d, s)][1]:.3f}" if (d, s) in lat else '? ?' for s in series) + '\n')
+    plots = []
+    for i, s in enumerate(series):
+        plots.append(f'"{dat}" using 1:{2 * i + 3} with linespoints lw 2 lc {i + 1} pt 7 title "{esc(s)} p99"')
+        plots.append(f'"{dat}" using 1:{2 * i + 2} with linespoints dt 2 lc {i + 1} pt 6 title "{esc(s)} avg"')
+    gp = f"""set terminal pngcairo size 1000,560 font ",9"
+set output "{out}-latency.png"
+set title "claim 1 + ack latency against queue depth ({meta.get('mode', '')} run {meta.get('stamp', '')})"
+set datafile missing "?"
+set logscale x
+set logscale y
+set grid
+set key outside right top vertical
+set xlabel "messages in the queue (depth)"
+set ylabel "ms per claim + ack cycle"
+plot {', '.join(plots)}
+"""
+    subprocess.run(['gnuplot'], input=gp, text=True, check=True)
+    os.remove(dat)
