@@ -75,21 +75,27 @@ def cell(w, p):
 
 
 # ---- throughput table
-ROWS = [
-    ('enq1', 'enqueue, 1 per call', 1, False),
-    ('enq100', 'enqueue, 100 per call', None, True),
-    ('drain1', 'one-stage drain, claim 1 + ack', 2, False),
-    ('drain10', 'one-stage drain, claim 10 + ack', None, True),
-    ('drain1_c1', 'one-stage drain, claim 1, 1 client', 2, False),
-    ('drain1_c64', 'one-stage drain, claim 1, 64 clients', 2, False),
-    ('pipe1', 'per-key FIFO pipeline, claim 1', 4, False),
-    ('pipe10', 'per-key FIFO pipeline, claim 10', None, True),
-    ('pipe1_kbig', 'per-key FIFO pipeline, claim 1, K = KBIG keys', 4, False),
+ROWS = [   # workload, label, commits per message (fqs; None: batched), short label for the plot
+    ('enq1', 'enqueue, 1 per call', 1, 'enqueue 1'),
+    ('enq100', 'enqueue, 100 per call', None, 'enqueue 100'),
+    ('drain1', 'one-stage drain, claim 1 + ack', 2, 'drain 1'),
+    ('drain10', 'one-stage drain, claim 10 + ack', None, 'drain 10'),
+    ('drain1_c1', 'one-stage drain, claim 1, 1 client', 2, 'drain 1, C=1'),
+    ('drain1_c64', 'one-stage drain, claim 1, 64 clients', 2, 'drain 1, C=64'),
+    ('pipe1', 'per-key FIFO pipeline, claim 1', 4, 'FIFO 1'),
+    ('pipe10', 'per-key FIFO pipeline, claim 10', None, 'FIFO 10'),
+    ('pipe1_kbig', 'per-key FIFO pipeline, claim 1, K = KBIG keys', 4, 'FIFO 1, K=KBIG'),
 ]
+COLOURS = {'naive': '#9e9e9e', 'naive_fifo': '#616161', 'pgq': '#1f77b4', 'pgmq': '#17becf',
+           'fqs': '#d62728', 'fqs_array': '#8c1c13', 'pg-boss': '#2ca02c', 'graphile-worker': '#9467bd'}
 ceil_vals = [num(R['ceiling'][k][0]) for k in ('start', 'end') if k in R.get('ceiling', {})]
 ceil_vals = [c for c in ceil_vals if c is not None]
 ceiling = sum(ceil_vals) / len(ceil_vals) if ceil_vals else None
-kbig = next((t.split('=', 1)[1] for t in meta.get('params', '').split() if t.startswith('KBIG=')), 'KBIG')
+def param(name, default=''):
+    return next((t.split('=', 1)[1] for t in meta.get('params', '').split() if t.startswith(name + '=')), default)
+
+
+kbig = param('KBIG', 'KBIG')
 
 lines = []
 P = lines.append
@@ -106,22 +112,24 @@ P("Every figure below comes from this one run; the peers ran one after the other
   "their order reversed from one workload to the next. The machine has 2 cores and other work ran on it: "
   "compare the ratios, not the absolute figures between runs.\n")
 if ceiling:
-    P(f"**Ceiling** (pgbench, {meta.get('params', '').split()[3].split('=')[1] if False else 'the same'} clients, "
+    P(f"**Ceiling** (pgbench, {param('CLIENTS', '8')} clients, "
       "INSERT + UPDATE + DELETE of a trivial row as three autocommit statements): "
       + ', '.join(f"{fmt(num(R['ceiling'][k][0]))} commits/s at the {k}" for k in ('start', 'end')
                   if k in R['ceiling'] and num(R['ceiling'][k][0]) is not None)
-      + f"; the mean, {fmt(ceiling)} commits/s, is the ceiling below.\n")
+      + (f"; the mean, {fmt(ceiling)} commits/s, is the ceiling below.\n" if len(ceil_vals) > 1 else
+         " (measured once), the ceiling below.\n"))
 
 P("## Throughput, messages/s\n")
 hdr = ['workload', 'commits per message (fqs)'] + peers + ['best peer', 'fqs ÷ best peer', 'fqs vs ceiling']
 P('| ' + ' | '.join(hdr) + ' |')
 P('|' + '---|' * 2 + '---:|' * len(peers) + '---|---:|---|')
 plotrows = []
-for w, label, commits, batched in ROWS:
+for w, label, commits, short in ROWS:
     if w not in R:
         continue
-    if w == 'pipe1_kbig':
-        label = label.replace('KBIG', f"{int(kbig):,}" if kbig.isdigit() else kbig)
+    batched = commits is None
+    kb = f"{int(kbig):,}" if kbig.isdigit() else kbig
+    label, short = label.replace('KBIG', kb), short.replace('KBIG', kb)
     cells = [cell(w, p) for p in peers]
     fq = [(num(R[w].get(p, ('',))[0]), p) for p in FQS if p in peers]
     fq = [t for t in fq if t[0] is not None]
@@ -137,7 +145,7 @@ for w, label, commits, batched in ROWS:
     else:
         vs = '—'
     P('| ' + ' | '.join([label, str(commits) if commits else 'batched'] + cells + [bestcell, ratio, vs]) + ' |')
-    plotrows.append((label, [num(R[w].get(p, ('',))[0]) for p in peers]))
+    plotrows.append((short, [num(R[w].get(p, ('',))[0]) for p in peers]))
 P('')
 P("- Drains: the queue is preloaded (not timed), then the clients claim and acknowledge in two transactions "
   "until it is empty or the time cap is reached; messages/s = messages acknowledged ÷ wall time. "
@@ -147,7 +155,8 @@ P("- Per-key FIFO pipeline: fqs = both stages (fqs_claim → fqs_commit → fqs_
   "4 commits per message); naive_fifo = claim of key heads + ack (2 commits per message, one stage). "
   "The messages are enqueued by the preload (not timed); enqueue is measured on its own rows.")
 P("- fqs ÷ best peer uses the better of the fqs columns (named when it is fqs_array) against the best other column. "
-  "fqs vs ceiling = fqs messages/s ÷ (ceiling commits/s ÷ commits per message), for single-message rows only.")
+  "fqs vs ceiling = fqs messages/s ÷ (ceiling commits/s ÷ commits per message), for single-message rows only "
+  "(the ceiling is measured with 8 clients, also for the 1- and 64-client rows).")
 if notes:
     P('')
     for text, n in notes.items():
@@ -164,8 +173,7 @@ for d in depths:
 if depths:
     P("## Latency against depth\n")
     P(f"Claim 1 + ack cycle (two transactions), average / p99 in ms, at a preloaded depth D; "
-      f"{meta.get('params', '').split('DEPTH_CLIENTS=')[-1].split()[0] if 'DEPTH_CLIENTS=' in meta.get('params', '') else '4'} "
-      "clients, each running an enqueue or a claim cycle at random 1:1, so the depth stays near D; "
+      f"{param('DEPTH_CLIENTS', '4')} clients, each running an enqueue or a claim cycle at random 1:1, so the depth stays near D; "
       "claims/s in brackets. `pipeline` series: the claim cycle is the per-key FIFO pipeline script.\n")
     P('| depth | ' + ' | '.join(series) + ' |')
     P('|---:|' + '---:|' * len(series))
@@ -189,9 +197,6 @@ if depths:
             row.append(f"{a[0] / b[0]:.2f} / {a[1] / b[1]:.2f}" if a and b and b[0] and b[1] else '—')
         P(f"| ratio {hi:,} ÷ {lo:,} | " + ' | '.join(row) + ' |')
     P('')
-    for text, n in notes.items():
-        if f"[{n}]" in '\n'.join(lines[-len(depths) - 3:]):
-            pass
 
 # ---- plots
 P("## Plots\n")
@@ -207,7 +212,8 @@ if not depths or max(depths) < 10000000:
     P(f"- Depths beyond {max(depths):,}" if depths else "- The depth ladder", )
     lines[-1] += " (`--depth` adds 1e6 and 1e7; loading 1e7 messages per peer takes minutes each)."
 P("- The Redox-shaped depth (every key's head unprocessed, processed messages piling up behind it).")
-P("- Depth for pgq, pg-boss and graphile-worker (see the notes).")
+for p, (v, d) in R.get('depth', {}).items():
+    P(f"- Depth for {p}: {v}")
 if meta.get('mode') == 'quick':
     P("- This is a `--quick` run: small preloads, 2-second runs and short time caps; the K row uses as many keys as "
       "messages (one message per key). Use the full run for figures to quote.")
@@ -241,7 +247,7 @@ if plotrows:
         f.write('workload ' + ' '.join(f'"{peers[i]}"' for i in used) + '\n')
         for label, vals in plotrows:
             f.write(f'"{esc(label)}" ' + ' '.join(f"{vals[i]:.0f}" if vals[i] else '?' for i in used) + '\n')
-    gp = f"""set terminal pngcairo size 1200,560 font ",9"
+    gp = f"""set terminal pngcairo size 1100,520 font ",9" noenhanced
 set output "{out}-throughput.png"
 set title "fqs and its peers, messages/s ({meta.get('mode', '')} run {meta.get('stamp', '')}; log scale)"
 set style data histograms
@@ -253,10 +259,10 @@ set logscale y
 set yrange [10:*]
 set grid ytics
 set key outside right top vertical
-set xtics rotate by -25 left
+set xtics rotate by -20 left
 set ylabel "messages/s"
-set bmargin 7
-plot for [i=2:{len(used) + 1}] "{dat}" using i:xtic(1) title columnheader(i)
+set bmargin 4
+plot {', '.join(f'"{dat}" using {j + 2}:xtic(1) title columnheader({j + 2}) lc rgb "{COLOURS.get(peers[i], "#000000")}"' for j, i in enumerate(used))}
 """
     subprocess.run(['gnuplot'], input=gp, text=True, check=True)
     os.remove(dat)
@@ -269,14 +275,17 @@ if depths and series:
                 f"{lat[(d, s)][0]:.3f} {lat[(d, s)][1]:.3f}" if (d, s) in lat else '? ?' for s in series) + '\n')
     plots = []
     for i, s in enumerate(series):
-        plots.append(f'"{dat}" using 1:{2 * i + 3} with linespoints lw 2 lc {i + 1} pt 7 title "{esc(s)} p99"')
-        plots.append(f'"{dat}" using 1:{2 * i + 2} with linespoints dt 2 lc {i + 1} pt 6 title "{esc(s)} avg"')
-    gp = f"""set terminal pngcairo size 1000,560 font ",9"
+        c = COLOURS.get(s.split()[0], '#000000')
+        pt = 9 if s.endswith('pipeline') else 7
+        plots.append(f'"{dat}" using 1:{2 * i + 3} with linespoints lw 2 lc rgb "{c}" pt {pt} title "{esc(s)} p99"')
+        plots.append(f'"{dat}" using 1:{2 * i + 2} with linespoints dt 2 lc rgb "{c}" pt {pt - 1} title "{esc(s)} avg"')
+    gp = f"""set terminal pngcairo size 1000,520 font ",9" noenhanced
 set output "{out}-latency.png"
 set title "claim 1 + ack latency against queue depth ({meta.get('mode', '')} run {meta.get('stamp', '')})"
 set datafile missing "?"
 set logscale x
 set logscale y
+set xrange [{depths[0] / 2}:{depths[-1] * 2}]
 set grid
 set key outside right top vertical
 set xlabel "messages in the queue (depth)"
