@@ -40,9 +40,14 @@
 #   --depth adds 1000000 and 10000000 to DEPTHS (slow: loading 1e7 per peer).
 # --keep leaves the cluster running.  Every knob above can be set in the
 # environment (N=..., DEPTHS="..."), as can PEERS="..." and WORKLOADS="...".
-# Not implemented yet (issue 8): the 10-minute held-snapshot run (--held is
-# refused) and the Redox-shaped depth ladder (processed piling up behind
-# unprocessed key heads).
+# --held adds the held-snapshot run: for each of HELD_PEERS (default "naive
+# pgmq fqs"), one session holds a REPEATABLE READ snapshot and an xid in the
+# peer's database for HELD_SECS (default 600) while 4 clients offer
+# HELD_RATE (default 400) transactions/s, half enqueue, half claim + ack;
+# every 10 s the claim p99, the dead tuples and the peer's table sizes.
+# WORKLOADS=held bench/peers.sh --held runs only that (about 11 minutes a peer).
+# Not implemented yet (issue 8): the Redox-shaped depth ladder (processed
+# messages piling up behind unprocessed key heads).
 #
 # Raw output (pgbench logs, server log, node output) stays in
 # $FQSPEERS_BASE/runs/<stamp>/.  Defaults: FQSPEERS_BASE=/tmp/fqspeers,
@@ -55,20 +60,21 @@ ARGS="$*"
 
 MODE=full
 DEPTH_LADDER=0
+HELD=0
 KEEP=${KEEP:-0}
 for a in "$@"; do
   case "$a" in
     --quick) MODE=quick ;;
     --depth) DEPTH_LADDER=1 ;;
     --keep) KEEP=1 ;;
-    --held) echo "peers.sh: --held (10 minutes under a held snapshot) is not implemented yet; see bench/PEERS.md" >&2; exit 2 ;;
+    --held) HELD=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "peers.sh: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
 
 ENVLINE=""
-for v in N KEYS KBIG T DRAIN_CAP DEPTHS DEPTH_SECS PEERS WORKLOADS CLIENTS PGMQ_SQL FQSPEERS_BASE FQSPEERS_PORT KEEP; do
+for v in N KEYS KBIG T DRAIN_CAP DEPTHS DEPTH_SECS PEERS WORKLOADS CLIENTS HELD_SECS HELD_RATE HELD_PEERS PGMQ_SQL FQSPEERS_BASE FQSPEERS_PORT KEEP; do
   if printenv "$v" >/dev/null 2>&1; then ENVLINE+="$v='$(printenv "$v")' "; fi
 done
 CMDLINE="${ENVLINE}bench/peers.sh${ARGS:+ $ARGS}"
@@ -86,6 +92,12 @@ CLIENTS=${CLIENTS:-8}
 DEPTH_CLIENTS=4
 PEERS=${PEERS:-"naive naive_fifo pgq pgmq fqs fqs_array pg-boss graphile-worker"}
 WORKLOADS=${WORKLOADS:-"enq1 enq100 drain1 drain10 drain1_c1 drain1_c64 pipe1 pipe10 pipe1_kbig depth"}
+HELD_SECS=${HELD_SECS:-600}
+HELD_RATE=${HELD_RATE:-400}
+HELD_PEERS=${HELD_PEERS:-"naive pgmq fqs"}
+if [ "$HELD" = 1 ]; then
+  case " $WORKLOADS " in *" held "*) ;; *) WORKLOADS="$WORKLOADS held" ;; esac
+fi
 PGMQ_SQL=${PGMQ_SQL:-/tmp/fqsbench/pgmq/pgmq.sql}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 BASE=${FQSPEERS_BASE:-/tmp/fqspeers}
@@ -163,7 +175,8 @@ meta settings "fsync=on, synchronous_commit=on, full_page_writes=on, shared_buff
 meta machine "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, $(uname -sr); shared with other work"
 meta command "$CMDLINE"
 meta mode "$MODE"
-meta params "N=$N KEYS=$KEYS KBIG=$KBIG CLIENTS=$CLIENTS T=${T}s DRAIN_CAP=${DRAIN_CAP}s DEPTHS='$DEPTHS' DEPTH_CLIENTS=$DEPTH_CLIENTS DEPTH_SECS=${DEPTH_SECS}s"
+meta params "N=$N KEYS=$KEYS KBIG=$KBIG CLIENTS=$CLIENTS T=${T}s DRAIN_CAP=${DRAIN_CAP}s DEPTHS='$DEPTHS' DEPTH_CLIENTS=$DEPTH_CLIENTS DEPTH_SECS=${DEPTH_SECS}s$(
+  case " $WORKLOADS " in *" held "*) echo " HELD_SECS=${HELD_SECS}s HELD_RATE=$HELD_RATE HELD_PEERS='$HELD_PEERS'" ;; esac)"
 meta workloads "$WORKLOADS"
 meta peers "$PEERS"
 meta stamp "$STAMP"
@@ -264,6 +277,56 @@ node_run() {   # node_run <peer> <outfile> <args...>: prints "rate<TAB>detail" o
 }
 
 pgbench_tps() { awk '/^tps = / { print $3; exit }' "$1"; }
+
+# held snapshot: one session holds a REPEATABLE READ snapshot and an xid in
+# the peer's database while 4 clients offer HELD_RATE transactions/s, half
+# enqueue, half claim 1 + ack.  Every 10 s: claim p99 and claims/s (from the
+# pgbench log, latency counted from the scheduled start), dead tuples and
+# total size of the peer's tables.
+held_run() {   # held_run <peer>
+  local p=$1 db pre holder sampler t
+  db=$(conf "$p" DB)
+  pre=$RUN/$p.held
+  psqlc -d "$db" -v q=held -v n=1000 -v keys="$KEYS" -v batch=1 -f "$(peer_file "$p" preload.sql)" >"$pre.preload.log" 2>&1 ||
+    { rec held "$p" "error: preload failed, see $pre.preload.log"; return; }
+  checkpoint "$db"
+  PGAPPNAME=peers_holder psqlc -d "$db" -qAt \
+    -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT txid_current()" -c "SELECT pg_sleep($HELD_SECS + 60)" -c "COMMIT" \
+    >"$pre.holder.log" 2>&1 &
+  holder=$!
+  sleep 1
+  ( t=0
+    while :; do
+      q1 "$db" -c "SELECT $t, coalesce(sum(n_dead_tup), 0), coalesce(sum(pg_total_relation_size(relid)), 0),
+                          (SELECT coalesce(max(age(backend_xmin)), 0) FROM pg_stat_activity WHERE application_name = 'peers_holder')
+                     FROM pg_stat_user_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')" |
+        tr '|' ' ' || true
+      sleep 10; t=$((t + 10))
+    done ) >"$pre.samples" 2>/dev/null &
+  sampler=$!
+  pgb -d "$db" -c 4 -j 2 -T "$HELD_SECS" -R "$HELD_RATE" -D q=held -D batch=1 -D keys="$KEYS" \
+    -f "$(peer_file "$p" enqueue.sql)@1" -f "$(peer_file "$p" claim_ack.sql)@1" -l --log-prefix="$pre" >"$pre.out" 2>&1 || true
+  kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+  q1 postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'peers_holder'" >/dev/null || true
+  wait "$holder" 2>/dev/null || true
+  if grep -q 'ERROR' "$pre.out"; then rec held "$p" "error: $(grep -m1 ERROR "$pre.out" | cut -c1-120)"; return; fi
+  # claims (script 1): seconds since the first claim, latency in us
+  cat "$pre".[0-9]* 2>/dev/null | awk '$4 == 1 { print $5 "." sprintf("%06d", $6), $3 }' | sort -n |
+    awk 'NR == 1 { t0 = $1 } { printf "%.3f %d\n", $1 - t0, $2 }' >"$pre.lat"
+  rm -f "$pre".[0-9]*
+  # per 10-second window: t claims p99_ms
+  awk '{ print int($1 / 10) * 10, $2 }' "$pre.lat" | sort -k1,1n -k2,2n | awk '
+      function flush() { if (n) { i = int(n * 0.99); if (i < 1) i = 1; printf "%d %d %.3f\n", cw, n, v[i] / 1000 } }
+      NR == 1 || $1 != cw { flush(); cw = $1; n = 0 } { v[++n] = $2 } END { flush() }' >"$pre.windows"
+  while read -r t n p99; do
+    rec held_w "$p" "$t" "$n $p99 $(awk -v t="$t" '$1 == t { print $2, $3, $4 }' "$pre.samples")"
+  done <"$pre.windows"
+  # p99 and claims/s over the first and the last 60 seconds
+  local first last
+  first=$(awk '$1 < 60 { print $2 }' "$pre.lat" | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.0f %.3f", NR / 60, (NR ? v[i] / 1000 : 0) }')
+  last=$(awk -v s="$HELD_SECS" '$1 >= s - 60 { print $2 }' "$pre.lat" | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.0f %.3f", NR / 60, (NR ? v[i] / 1000 : 0) }')
+  rec held "$p" "${last%% *}" "$first $last $(head -1 "$pre.samples" | awk '{ print $2, $3 }') $(tail -1 "$pre.samples" | awk '{ print $2, $3, $4 }')"
+}
 
 ceiling() {   # ceiling <label>
   local db=bench_ceiling out=$RUN/ceiling-$1.out tps
@@ -404,6 +467,14 @@ ceiling start
 i=0
 for w in $WORKLOADS; do
   if [ "$w" = depth ]; then depth_ladder; continue; fi
+  if [ "$w" = held ]; then
+    for p in $HELD_PEERS; do
+      if [ -n "${SKIP[$p]:-}" ]; then rec held "$p" "${SKIP[$p]}"
+      elif ! peer_file "$p" claim_ack.sql >/dev/null || is_node "$p"; then rec held "$p" "n/a: no pgbench claim script"
+      else held_run "$p"; log "held $p: $(tail -1 "$TSV" | cut -f3,4)"; fi
+    done
+    continue
+  fi
   # alternate the order of the peers from one workload to the next
   order=$PEERS
   [ $((i % 2)) = 1 ] && order=$(echo "$PEERS" | tr ' ' '\n' | tac | tr '\n' ' ')
@@ -416,6 +487,11 @@ meta wall "$((T_END - T_START)) s"
 meta fqs_after "installed fqs.so md5 $(md5sum "$FQS_SO" 2>/dev/null | cut -c1-12) at the end (the cluster preloaded the one found at start)"
 
 # ---------------------------------------------------------------- report
+if ! command -v gnuplot >/dev/null && [ "$(id -u)" = 0 ]; then
+  log "apt-get install -y gnuplot-nox (for the plots)"
+  { apt-get install -y gnuplot-nox || { apt-get update && apt-get install -y gnuplot-nox; }; } >"$RUN/apt-gnuplot.log" 2>&1 ||
+    log "gnuplot-nox could not be installed: no plots (see $RUN/apt-gnuplot.log)"
+fi
 mkdir -p "$HERE/results"
 OUT=$HERE/results/peers-$STAMP
 python3 "$HERE/lib/peers_report.py" "$TSV" "$META" "$OUT" || die "report failed"

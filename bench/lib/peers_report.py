@@ -11,6 +11,7 @@ meta: key, value (tab-separated): versions, settings, the command.
 """
 import collections
 import os
+import shutil
 import subprocess
 import sys
 
@@ -198,16 +199,48 @@ if depths:
         P(f"| ratio {hi:,} ÷ {lo:,} | " + ' | '.join(row) + ' |')
     P('')
 
+# ---- held snapshot
+held = [(p, v, d) for p, (v, d) in R.get('held', {}).items()]
+if held:
+    P("## Held snapshot\n")
+    P(f"One session holds a REPEATABLE READ snapshot and an xid in the peer's database for {param('HELD_SECS', '?')} "
+      f"while 4 clients offer {param('HELD_RATE', '?')} transactions/s (pgbench `-R`), each at random an enqueue or a "
+      "claim 1 + ack cycle. Latency is counted from the scheduled start, so a peer that falls behind the offered rate "
+      "shows it. Dead tuples and sizes: all of the peer's tables.\n")
+    P('| peer | claims/s, first minute | claims/s, last minute | p99 ms, first minute | p99 ms, last minute | '
+      'p99 last ÷ first | dead tuples, start → end | tables MB, start → end | snapshot age at the end, xids |')
+    P('|---|---:|---:|---:|---:|---:|---|---|---:|')
+    for p, v, d in held:
+        f = d.split()
+        if num(v) is None or len(f) < 9:
+            P(f"| {p} | {v} |" + ' |' * 7)
+            continue
+        c1, p1, c2, p2, d0, s0, d1, s1, age = f[:9]
+        ratio = f"**{float(p2) / float(p1):.1f}**" if float(p1) else '—'
+        P(f"| {p} | {fmt(num(c1))} | {fmt(num(c2))} | {float(p1):,.2f} | {float(p2):,.2f} | {ratio} | "
+          f"{fmt(num(d0))} → {fmt(num(d1))} | {num(s0) / 1048576:,.1f} → {num(s1) / 1048576:,.1f} | {fmt(num(age))} |")
+    P('')
+
 # ---- plots
+plot_ok = shutil.which('gnuplot') is not None
 P("## Plots\n")
-P(f"![throughput]({base}-throughput.png)\n")
-if depths:
-    P(f"![latency against depth]({base}-latency.png)\n")
+if not plot_ok:
+    P("gnuplot was not found: no plots (`apt-get install gnuplot-nox`).\n")
+else:
+    if plotrows:
+        P(f"![throughput]({base}-throughput.png)\n")
+    if depths:
+        P(f"![latency against depth]({base}-latency.png)\n")
+    if held:
+        P(f"![held snapshot]({base}-held.png)\n")
 
 # ---- what is not here
 P("## Not measured in this run\n")
-P("- Held snapshot (10 minutes at a fixed offered rate while another session holds a snapshot): not implemented "
-  "in bench/peers.sh yet (`--held` is refused).")
+if not held:
+    P("- Held snapshot (10 minutes at a fixed offered rate while another session holds a snapshot): "
+      "not run (`--held` adds it; 10 minutes per peer).")
+elif param('HELD_SECS', '600s').rstrip('s') != '600':
+    P(f"- The held snapshot ran {param('HELD_SECS')} per peer, not the 10 minutes of the issue's target.")
 if not depths or max(depths) < 10000000:
     P(f"- Depths beyond {max(depths):,}" if depths else "- The depth ladder", )
     lines[-1] += " (`--depth` adds 1e6 and 1e7; loading 1e7 messages per peer takes minutes each)."
@@ -228,6 +261,8 @@ P("## Details of every run\n")
 P('| workload | peer | value | detail |')
 P('|---|---|---:|---|')
 for w in order:
+    if w == 'held_w':     # the 10-second windows: in the held plot and the .tsv
+        continue
     for p, (v, d) in R[w].items():
         if num(v) is None and not d:
             continue
@@ -240,7 +275,7 @@ def esc(s):
     return s.replace('"', "'")
 
 
-if plotrows:
+if plotrows and plot_ok:
     used = [i for i, p in enumerate(peers) if any(r[1][i] for r in plotrows)]
     dat = out + '-throughput.dat'
     with open(dat, 'w') as f:
@@ -267,7 +302,7 @@ plot {', '.join(f'"{dat}" using {j + 2}:xtic(1) title columnheader({j + 2}) lc r
     subprocess.run(['gnuplot'], input=gp, text=True, check=True)
     os.remove(dat)
 
-if depths and series:
+if depths and series and plot_ok:
     dat = out + '-latency.dat'
     with open(dat, 'w') as f:
         for d in depths:
@@ -294,3 +329,39 @@ plot {', '.join(plots)}
 """
     subprocess.run(['gnuplot'], input=gp, text=True, check=True)
     os.remove(dat)
+
+if held and plot_ok:
+    # held_w rows: value = window start (s), detail = "claims p99_ms dead size age"
+    wins = collections.defaultdict(list)
+    for line in open(tsv):
+        f = line.rstrip('\n').split('\t')
+        if len(f) >= 4 and f[0] == 'held_w':
+            d = f[3].split()
+            wins[f[1]].append((int(f[2]), num(d[1]), num(d[2]) if len(d) > 2 else None))
+    dats = []
+    for i, (p, rows) in enumerate(wins.items()):
+        dat = f"{out}-held-{i}.dat"
+        with open(dat, 'w') as fh:
+            for t, p99, dead in rows:
+                fh.write(f"{t} {p99 if p99 else '?'} {dead if dead is not None else '?'}\n")
+        dats.append((p, dat))
+    p99s = ', '.join(f'"{dat}" using 1:2 with linespoints lw 2 pt 7 lc rgb "{COLOURS.get(p, "#000000")}" title "{p}"' for p, dat in dats)
+    deads = ', '.join(f'"{dat}" using 1:3 with linespoints lw 2 pt 7 lc rgb "{COLOURS.get(p, "#000000")}" title "{p}"' for p, dat in dats)
+    gp = f"""set terminal pngcairo size 1000,700 font ",9" noenhanced
+set output "{out}-held.png"
+set datafile missing "?"
+set multiplot layout 2,1 title "held snapshot: {param('HELD_RATE', '?')} transactions/s offered ({meta.get('stamp', '')})"
+set grid
+set key outside right top vertical
+set logscale y
+set ylabel "claim + ack p99, ms (10 s windows)"
+plot {p99s}
+unset logscale y
+set xlabel "seconds since the first claim"
+set ylabel "dead tuples, the peer's tables"
+plot {deads}
+unset multiplot
+"""
+    subprocess.run(['gnuplot'], input=gp, text=True, check=True)
+    for p, dat in dats:
+        os.remove(dat)
