@@ -182,7 +182,8 @@ meta peers "$PEERS"
 meta stamp "$STAMP"
 meta run_dir "$RUN"
 FQS_SO=$("$PGBIN/pg_config" --pkglibdir)/fqs.so
-meta fqs "installed $FQS_SO (md5 $(md5sum "$FQS_SO" 2>/dev/null | cut -c1-12)); repository HEAD $(git -C "$REPO" log -1 --format='%h (%cd) %s' --date=short 2>/dev/null || echo unknown)"
+DIRTY=$(git -C "$REPO" status --porcelain -- bench src sql Makefile fqs.control 2>/dev/null | grep -v '^?? bench/results/' | grep -q . && echo ", with uncommitted changes" || true)
+meta fqs "installed $FQS_SO (md5 $(md5sum "$FQS_SO" 2>/dev/null | cut -c1-12)); this repository at $(git -C "$REPO" log -1 --format='%h (%cd) %s' --date=short 2>/dev/null || echo unknown)$DIRTY"
 
 # ---------------------------------------------------------------- peers
 declare -A SKIP=() PDIR=()
@@ -360,7 +361,7 @@ enqueue_run() {   # enqueue_run <peer> <workload> <batch>
 }
 
 drain_run() {   # drain_run <peer> <workload> <batch> <clients> <keys> <claim script> <remaining file>
-  local p=$1 w=$2 b=$3 c=$4 k=$5 sname=$6 rname=$7 db out=$RUN/$1.$2.out script before after t0 t1 r dc
+  local p=$1 w=$2 b=$3 c=$4 k=$5 sname=$6 rname=$7 db out=$RUN/$1.$2.out script before after t0 t1 r dc conn secs
   db=$(conf "$p" DB)
   if is_node "$p"; then
     r=$(node_run "$p" "$out" drain --batch "$b" --clients "$c" --n "$N" --keys "$k" --cap "$DRAIN_CAP") ||
@@ -383,8 +384,12 @@ drain_run() {   # drain_run <peer> <workload> <batch> <clients> <keys> <claim sc
   if grep -v 'division by zero\|client [0-9]* aborted\|Run was aborted' "$out" | grep -q 'ERROR'; then
     rec "$w" "$p" "error: $(grep -m1 ERROR "$out" | cut -c1-120)"; return
   fi
-  rec "$w" "$p" "$(awk -v a="$before" -v z="$after" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", (a - z) / (t1 - t0) }')" \
-    "$((before - after)) of $before messages in $(awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f", t1 - t0 }') s, $c clients, claim $b, $k keys$( [ "$after" -gt 0 ] && echo ", time cap reached ($after left)")"
+  # the clients' connection set-up is not part of the drain (64 connections
+  # take a second or two on a loaded machine)
+  conn=$(awk '/^initial connection time = / { print $5 / 1000; exit }' "$out")
+  secs=$(awk -v t0="$t0" -v t1="$t1" -v c="${conn:-0}" 'BEGIN { printf "%.3f", t1 - t0 - c }')
+  rec "$w" "$p" "$(awk -v a="$before" -v z="$after" -v s="$secs" 'BEGIN { printf "%.0f", (a - z) / s }')" \
+    "$((before - after)) of $before messages in $(printf '%.1f' "$secs") s (after ${conn:-0} s connecting), $c clients, claim $b, $k keys$( [ "$after" -gt 0 ] && echo ", time cap reached ($after left)")"
 }
 
 # latency of script 1 (the claim) from pgbench -l logs: "count avg_ms p99_ms"

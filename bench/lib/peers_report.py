@@ -149,7 +149,7 @@ for w, label, commits, short in ROWS:
     plotrows.append((short, [num(R[w].get(p, ('',))[0]) for p in peers]))
 P('')
 P("- Drains: the queue is preloaded (not timed), then the clients claim and acknowledge in two transactions "
-  "until it is empty or the time cap is reached; messages/s = messages acknowledged ÷ wall time. "
+  "until it is empty or the time cap is reached; messages/s = messages acknowledged ÷ wall time (less pgbench's connection set-up). "
   "ᶜ = time cap reached (the rate is over what was done). "
   "¹ᶜˡ = one client: a PgQ consumer is a single cursor.")
 P("- Per-key FIFO pipeline: fqs = both stages (fqs_claim → fqs_commit → fqs_claim_sequential → fqs_complete, "

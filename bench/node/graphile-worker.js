@@ -24,6 +24,7 @@ async function main() {
   await utils.migrate();
   await pool.query('TRUNCATE graphile_worker._private_jobs, graphile_worker._private_job_queues CASCADE');
   const key = () => Math.floor(Math.random() * o.keys);
+  let deadlocks = 0;
   try {
     if (o.mode === 'enqueue') {
       const r = await loops(o.clients, o.seconds, async () => {
@@ -32,13 +33,22 @@ async function main() {
           await utils.addJob('bench', body(k, 0), { queueName: `k${k}` });
           return 1;
         }
-        // sorted by key: concurrent addJobs that take their job queues'
-        // rows in different orders deadlock
-        const ks = Array.from({ length: o.batch }, key).sort((a, b) => a - b);
-        await utils.addJobs(ks.map((k) => ({ identifier: 'bench', payload: body(k, 0), queueName: `k${k}` })));
+        // concurrent addJobs of jobs in many job queues deadlock now and
+        // then (add_jobs inserts the queues' rows in hash order), so the
+        // batch is retried, as an application would; counted in the result
+        const specs = Array.from({ length: o.batch }, () => {
+          const k = key();
+          return { identifier: 'bench', payload: body(k, 0), queueName: `k${k}` };
+        });
+        for (;;) {
+          try { await utils.addJobs(specs); break; } catch (e) {
+            if (e.code !== '40P01') throw e;
+            deadlocks++;
+          }
+        }
         return o.batch;
       });
-      report(r.rate, `${r.msgs} jobs in ${r.secs.toFixed(1)} s, ${o.clients} clients, ${o.batch === 1 ? 'addJob' : `addJobs of ${o.batch}`}`);
+      report(r.rate, `${r.msgs} jobs in ${r.secs.toFixed(1)} s, ${o.clients} clients, ${o.batch === 1 ? 'addJob' : `addJobs of ${o.batch}, ${deadlocks} deadlocks retried`}`);
     } else {
       for (let i = 0; i < o.n; i += 5000) {   // not timed; 5,000 jobs per call
         const specs = [];
