@@ -245,6 +245,11 @@ if not depths or max(depths) < 10000000:
     P(f"- Depths beyond {max(depths):,}" if depths else "- The depth ladder", )
     lines[-1] += " (`--depth` adds 1e6 and 1e7; loading 1e7 messages per peer takes minutes each)."
 P("- The Redox-shaped depth (every key's head unprocessed, processed messages piling up behind it).")
+for w, label, commits, short in ROWS:
+    if w not in R:
+        why = (" (left out of `--quick`: 64 new backends would spend its 2-second cap warming up)"
+               if w == 'drain1_c64' and meta.get('mode') == 'quick' else " (not in WORKLOADS)")
+        P(f"- {label.replace('KBIG', kbig)}{why}.")
 for p, (v, d) in R.get('depth', {}).items():
     P(f"- Depth for {p}: {v}")
 if meta.get('mode') == 'quick':
