@@ -120,10 +120,13 @@ if ceiling:
       + (f"; the mean, {fmt(ceiling)} commits/s, is the ceiling below.\n" if len(ceil_vals) > 1 else
          " (measured once), the ceiling below.\n"))
 
-P("## Throughput, messages/s\n")
+has_rows = any(w in R for w, *_ in ROWS)
+if has_rows:
+    P("## Throughput, messages/s\n")
 hdr = ['workload', 'commits per message (fqs)'] + peers + ['best peer', 'fqs ÷ best peer', 'fqs vs ceiling']
-P('| ' + ' | '.join(hdr) + ' |')
-P('|' + '---|' * 2 + '---:|' * len(peers) + '---|---:|---|')
+if has_rows:
+    P('| ' + ' | '.join(hdr) + ' |')
+    P('|' + '---|' * 2 + '---:|' * len(peers) + '---|---:|---|')
 plotrows = []
 for w, label, commits, short in ROWS:
     if w not in R:
@@ -147,17 +150,18 @@ for w, label, commits, short in ROWS:
         vs = '—'
     P('| ' + ' | '.join([label, str(commits) if commits else 'batched'] + cells + [bestcell, ratio, vs]) + ' |')
     plotrows.append((short, [num(R[w].get(p, ('',))[0]) for p in peers]))
-P('')
-P("- Drains: the queue is preloaded (not timed), then the clients claim and acknowledge in two transactions "
-  "until it is empty or the time cap is reached; messages/s = messages acknowledged ÷ wall time (less pgbench's connection set-up). "
-  "ᶜ = time cap reached (the rate is over what was done). "
-  "¹ᶜˡ = one client: a PgQ consumer is a single cursor.")
-P("- Per-key FIFO pipeline: fqs = both stages (fqs_claim → fqs_commit → fqs_claim_sequential → fqs_complete, "
-  "4 commits per message); naive_fifo = claim of key heads + ack (2 commits per message, one stage). "
-  "The messages are enqueued by the preload (not timed); enqueue is measured on its own rows.")
-P("- fqs ÷ best peer uses the better of the fqs columns (named when it is fqs_array) against the best other column. "
-  "fqs vs ceiling = fqs messages/s ÷ (ceiling commits/s ÷ commits per message), for single-message rows only "
-  "(the ceiling is measured with 8 clients, also for the 1- and 64-client rows).")
+if has_rows:
+    P('')
+    P("- Drains: the queue is preloaded (not timed), then the clients claim and acknowledge in two transactions "
+      "until it is empty or the time cap is reached; messages/s = messages acknowledged ÷ wall time (less pgbench's connection set-up). "
+      "ᶜ = time cap reached (the rate is over what was done). "
+      "¹ᶜˡ = one client: a PgQ consumer is a single cursor.")
+    P("- Per-key FIFO pipeline: fqs = both stages (fqs_claim → fqs_commit → fqs_claim_sequential → fqs_complete, "
+      "4 commits per message); naive_fifo = claim of key heads + ack (2 commits per message, one stage). "
+      "The messages are enqueued by the preload (not timed); enqueue is measured on its own rows.")
+    P("- fqs ÷ best peer uses the better of the fqs columns (named when it is fqs_array) against the best other column. "
+      "fqs vs ceiling = fqs messages/s ÷ (ceiling commits/s ÷ commits per message), for single-message rows only "
+      "(the ceiling is measured with 8 clients, also for the 1- and 64-client rows).")
 if notes:
     P('')
     for text, n in notes.items():
@@ -207,17 +211,24 @@ if held:
       f"while 4 clients offer {param('HELD_RATE', '?')} transactions/s (pgbench `-R`), each at random an enqueue or a "
       "claim 1 + ack cycle. Latency is counted from the scheduled start, so a peer that falls behind the offered rate "
       "shows it. Dead tuples and sizes: all of the peer's tables.\n")
-    P('| peer | claims/s, first minute | claims/s, last minute | p99 ms, first minute | p99 ms, last minute | '
-      'p99 last ÷ first | dead tuples, start → end | tables MB, start → end | snapshot age at the end, xids |')
-    P('|---|---:|---:|---:|---:|---:|---|---|---:|')
+    first10 = {}
+    for line in open(tsv):
+        f = line.rstrip('\n').split('\t')
+        if len(f) >= 4 and f[0] == 'held_w' and f[2] == '0':
+            first10[f[1]] = num(f[3].split()[1])
+    P('| peer | claims/s, first minute | claims/s, last minute | p99 ms, first 10 s | p99 ms, first minute | '
+      'p99 ms, last minute | p99 last minute ÷ first minute | dead tuples, start → end | tables MB, start → end | '
+      'snapshot age at the end, xids |')
+    P('|---|---:|---:|---:|---:|---:|---:|---|---|---:|')
     for p, v, d in held:
         f = d.split()
         if num(v) is None or len(f) < 9:
-            P(f"| {p} | {v} |" + ' |' * 7)
+            P(f"| {p} | {v} |" + ' |' * 8)
             continue
         c1, p1, c2, p2, d0, s0, d1, s1, age = f[:9]
         ratio = f"**{float(p2) / float(p1):.1f}**" if float(p1) else '—'
-        P(f"| {p} | {fmt(num(c1))} | {fmt(num(c2))} | {float(p1):,.2f} | {float(p2):,.2f} | {ratio} | "
+        p10 = f"{first10[p]:,.2f}" if first10.get(p) is not None else '—'
+        P(f"| {p} | {fmt(num(c1))} | {fmt(num(c2))} | {p10} | {float(p1):,.2f} | {float(p2):,.2f} | {ratio} | "
           f"{fmt(num(d0))} → {fmt(num(d1))} | {num(s0) / 1048576:,.1f} → {num(s1) / 1048576:,.1f} | {fmt(num(age))} |")
     P('')
 
@@ -249,7 +260,7 @@ for w, label, commits, short in ROWS:
     if w not in R:
         why = (" (left out of `--quick`: 64 new backends would spend its 2-second cap warming up)"
                if w == 'drain1_c64' and meta.get('mode') == 'quick' else " (not in WORKLOADS)")
-        P(f"- {label.replace('KBIG', kbig)}{why}.")
+        P(f"- {label.replace('KBIG', f'{int(kbig):,}' if kbig.isdigit() else kbig)}{why}.")
 for p, (v, d) in R.get('depth', {}).items():
     P(f"- Depth for {p}: {v}")
 if meta.get('mode') == 'quick':
