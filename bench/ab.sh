@@ -28,7 +28,8 @@
 #             three transactions per script
 #   claim10   SELECT fqs_commit(id, receipt) FROM fqs_claim('qb', 10)
 #   enqueue100  fqs_enqueue_batch('qe', 100 payloads, one per key of 100)
-#             (not in the default WORKLOADS)
+#   pipeline10  the pipeline in batches of 10 with array acknowledgements
+#             (these two are not in the default WORKLOADS)
 #
 # ab_user is a plain login role, a member of fqs_producer and fqs_consumer
 # on every side whose fqs has these roles, so every call goes through the
@@ -352,7 +353,7 @@ counters() {   # counters <side> <queue>
       FROM (SELECT to_jsonb(v) AS j FROM fqs_queues v WHERE v.queue = '$2') AS x"
 }
 
-queue_of() { case "$1" in enqueue|enqueue100) echo qe ;; claim) echo qc ;; pipeline) echo qp ;; claim10) echo qb ;; esac; }
+queue_of() { case "$1" in enqueue|enqueue100) echo qe ;; claim) echo qc ;; pipeline|pipeline10) echo qp ;; claim10) echo qb ;; esac; }
 fill_of() { case "$1" in claim) echo "$FILL" ;; claim10) echo $((FILL * 4)) ;; *) echo 0 ;; esac; }
 max_ready_of() { case "$1" in enqueue|enqueue100) echo 1000000000 ;; *) echo 0 ;; esac; }
 
@@ -449,7 +450,7 @@ measure() {   # measure <round> <pos> <side> <workload>
   case "$w" in
     enqueue|enqueue100) moved=$(( (c1 + s1 + d1) - (c0 + s0 + d0) )) ;;   # messages enqueued
     claim|claim10) moved=$(( (s1 + d1) - (s0 + d0) )) ;;       # messages committed
-    pipeline) moved=$((d1 - d0)) ;;                             # messages completed
+    pipeline|pipeline10) moved=$((d1 - d0)) ;;                  # messages completed
   esac
   mps=$(awk -v m="$moved" -v t="$DURATION" 'BEGIN { printf "%.0f", m / t }')
   fill=$(fill_of "$w")
@@ -572,7 +573,7 @@ fi
 MTABLE="| workload | counted as | $(for s in $SIDES; do printf '%s msgs/s | ' "$s"; done)
 |---|---|$(for s in $SIDES; do printf -- '---:|'; done)"
 for w in $WORKLOADS; do
-  case "$w" in enqueue|enqueue100) what="enqueued" ;; claim|claim10) what="committed" ;; pipeline) what="completed" ;; esac
+  case "$w" in enqueue|enqueue100) what="enqueued" ;; claim|claim10) what="committed" ;; pipeline|pipeline10) what="completed" ;; esac
   MTABLE+="
 | $w | $what | $(for s in $SIDES; do printf '%s | ' "$(med "$s" "$w" 6)"; done)"
 done

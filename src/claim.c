@@ -573,19 +573,27 @@ fqs_commit(PG_FUNCTION_ARGS)
 
 /*
  * fqs_commit(ids[], receipts[], results[]): many in one call, all or
- * nothing, in array order.
+ * nothing, key by key (see fqs_key_order).
  */
 Datum
 fqs_commit_many(PG_FUNCTION_ARGS)
 {
+	static FqsPlan kids = {
+		"SELECT id, kid FROM fqs.ready WHERE id = ANY ($1) ORDER BY id",
+		1, {INT8ARRAYOID}, NULL
+	};
 	FqsCall		call;
 	FqsIdArgs	a;
-	int			i;
+	int		   *order;
+	int			k;
 
 	fqs_id_array_args(fcinfo, &a, 2, "results");
 	fqs_call_begin(&call);
-	for (i = 0; i < a.n; i++)
+	order = fqs_key_order(&a, &kids);
+	for (k = 0; k < a.n; k++)
 	{
+		int			i = order[k];
+
 		MemoryContextReset(a.cxt);
 		MemoryContextSwitchTo(a.cxt);
 		commit_one(a.ids[i], a.receipts[i],

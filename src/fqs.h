@@ -229,6 +229,7 @@ extern void fqs_check_receipt(int64 receipt);
 extern void fqs_check_reason(text *t, const char *what);
 extern void fqs_id_array_args(FunctionCallInfo fcinfo, FqsIdArgs *a,
 							  int text_argno, const char *text_what);
+extern int *fqs_key_order(FqsIdArgs *a, FqsPlan *lookup);
 extern bool fqs_lock(int what, uint32 objid, LOCKMODE mode, bool nowait);
 extern void fqs_lock_queue_name(const char *name, LOCKMODE mode);
 extern void fqs_raise_message_unknown(int64 id);

@@ -276,61 +276,266 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 	return fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_SEQUENTIAL);
 }
 
+/* One key's part of a sequential claim (seq_claim_once). */
+typedef struct SeqKey
+{
+	int64		kid;
+	int64		head;			/* head_seq when the run was read */
+	Datum		fkey;
+	int			first;			/* its run's first row in the run table */
+	int			len;			/* releasable run: consecutive, not skipped */
+	int			take;			/* how much of it this claim hands out */
+	int64		receipt;
+	Datum	   *ends;			/* hold_ends after the hold */
+	int			nends;
+} SeqKey;
+
 /*
- * One sequential claim attempt on queue q: up to n messages into the
- * caller's tuplestore; returns how many.
+ * Lock up to lim free keys of queue q (SKIP LOCKED, in the releasable
+ * index's order), read their heads and runs, hold them, and put up to n
+ * of their messages into the caller's tuplestore; returns how many, and
+ * in *nlocked how many keys were locked.  Three statements, whatever lim.
  *
- * Keys are locked one at a time, so a claim never keeps a key locked that
- * it does not hand out.  The head is read in its own statement after the
- * key's releasable row is locked: the lock's recheck would only refresh
- * the releasable row, and while we hold that row nobody can move the head.
+ * The heads are read in a statement of their own after the keys'
+ * releasable rows are locked: the lock's recheck would only refresh those
+ * rows, and while we hold them nobody can move a head.  Every key locked
+ * with a run is handed out with at least one message, so a claim never
+ * keeps a key locked that it does not hand out (lim <= n); what n leaves
+ * after that lengthens the runs, first key first.  A key with nothing
+ * releasable after all leaves the free set.
  */
 static int
-seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
-			   ReturnSetInfo *rsinfo)
+seq_claim_keys(FqsQueue *q, int32 lim, int32 n, Interval *lease,
+			   ReturnSetInfo *rsinfo, int *nlocked)
 {
 	static FqsPlan keys = {
 		"SELECT r.kid "
 		"  FROM fqs.releasable r "
 		" WHERE r.qid = $1 AND r.lease_until IS NULL "
 		"   AND r.visible_at <= pg_catalog.clock_timestamp() "
-		" ORDER BY r.visible_at, r.kid LIMIT 1 FOR UPDATE SKIP LOCKED",
-		1, {INT4OID}, NULL
+		" ORDER BY r.visible_at, r.kid LIMIT $2 FOR UPDATE SKIP LOCKED",
+		2, {INT4OID, INT4OID}, NULL
 	};
-	static FqsPlan head = {
-		"SELECT head_seq, fifo_key FROM fqs.key_head WHERE kid = $1",
-		1, {INT8OID}, NULL
-	};
-	static FqsPlan run = {
-		"SELECT p.id, p.seq, p.skip_reason IS NOT NULL, "
-		"       COALESCE(p.result, m.payload), m.headers, m.enqueued_at "
-		"  FROM (SELECT id, seq, gen, skip_reason, result "
-		"          FROM fqs.processed WHERE kid = $1 AND seq > $2 "
-		"         ORDER BY seq LIMIT $3) p "
-		"  CROSS JOIN LATERAL (SELECT payload, headers, enqueued_at "
-		"                        FROM fqs.message m "
-		"                       WHERE m.gen = p.gen AND m.id = p.id "
-		"                      OFFSET 0) m "
-		" ORDER BY p.seq",
-		3, {INT8OID, INT8OID, INT4OID}, NULL
+	static FqsPlan runs = {
+		"SELECT k.kid, h.head_seq, h.fifo_key, p.id, p.seq, "
+		"       p.skip_reason IS NOT NULL, COALESCE(p.result, m.payload), "
+		"       m.headers, m.enqueued_at "
+		"  FROM unnest($1::int8[]) WITH ORDINALITY AS k(kid, ord) "
+		"  CROSS JOIN LATERAL (SELECT head_seq, fifo_key FROM fqs.key_head h "
+		"                       WHERE h.kid = k.kid OFFSET 0) h "
+		"  LEFT JOIN LATERAL (SELECT id, seq, gen, skip_reason, result "
+		"                       FROM fqs.processed "
+		"                      WHERE kid = k.kid AND seq > h.head_seq "
+		"                      ORDER BY seq LIMIT $2) p ON true "
+		"  LEFT JOIN LATERAL (SELECT payload, headers, enqueued_at "
+		"                       FROM fqs.message m "
+		"                      WHERE m.gen = p.gen AND m.id = p.id "
+		"                     OFFSET 0) m ON true "
+		" ORDER BY k.ord, p.seq",
+		2, {INT8ARRAYOID, INT4OID}, NULL
 	};
 	static FqsPlan hold = {
-		"UPDATE fqs.releasable "
-		"   SET lease_until = pg_catalog.clock_timestamp() + $2, "
+		"UPDATE fqs.releasable r "
+		"   SET lease_until = pg_catalog.clock_timestamp() + $3, "
 		"       receipt = fqs.receipt(), "
-		"       hold_upto = $3, head_attempts = head_attempts + 1, "
-		"       hold_ends = hold_ends || $3, "
+		"       hold_upto = u.upto, head_attempts = r.head_attempts + 1, "
+		"       hold_ends = r.hold_ends || u.upto, "
 		"       claimed_at = pg_catalog.clock_timestamp() "
-		" WHERE kid = $1 RETURNING receipt, hold_ends",
-		3, {INT8OID, INTERVALOID, INT8OID}, NULL
+		"  FROM unnest($1::int8[], $2::int8[]) AS u(kid, upto) "
+		" WHERE r.kid = u.kid RETURNING r.kid, r.receipt, r.hold_ends",
+		3, {INT8ARRAYOID, INT8ARRAYOID, INTERVALOID}, NULL
 	};
 	static FqsPlan drop = {
-		"DELETE FROM fqs.releasable WHERE kid = $1",
-		1, {INT8OID}, NULL
+		"DELETE FROM fqs.releasable WHERE kid = ANY ($1::int8[])",
+		1, {INT8ARRAYOID}, NULL
 	};
+	SPITupleTable *rt;
+	SeqKey	   *ks;
+	int			nk;
+	int			nrows;
 	int			left;
-	MemoryContext keycxt;
-	MemoryContext caller = CurrentMemoryContext;
+	int			k;
+	int			r;
+	int			nheld = 0;
+	int			ndrop = 0;
+	Datum	   *held_kids;
+	Datum	   *held_upto;
+	Datum	   *drop_kids;
+	Datum		v[3];
+	bool		isnull;
+
+	/* the keys */
+	v[0] = Int32GetDatum(q->qid);
+	v[1] = Int32GetDatum(lim);
+	nk = fqs_exec(&keys, v, NULL, 0);
+	*nlocked = nk;
+	if (nk == 0)
+		return 0;
+	ks = palloc0(sizeof(SeqKey) * nk);
+	held_kids = palloc(sizeof(Datum) * nk);
+	for (k = 0; k < nk; k++)
+	{
+		ks[k].kid = fqs_getint64(k, 1);
+		held_kids[k] = Int64GetDatum(ks[k].kid);
+	}
+
+	/* their heads and runs, read after the keys are locked */
+	v[0] = PointerGetDatum(construct_array(held_kids, nk, INT8OID, 8, true,
+										   TYPALIGN_DOUBLE));
+	v[1] = Int32GetDatum(n);
+	nrows = fqs_exec(&runs, v, NULL, 0);
+	rt = fqs_take_tuptable();
+	k = -1;
+	for (r = 0; r < nrows; r++)
+	{
+		int64		kid = DatumGetInt64(SPI_getbinval(rt->vals[r], rt->tupdesc, 1, &isnull));
+		int64		s;
+		bool		skipped;
+
+		if (k < 0 || ks[k].kid != kid)
+		{
+			k++;
+			if (k >= nk || ks[k].kid != kid)
+				seq_key_gone(kid);
+			ks[k].head = DatumGetInt64(SPI_getbinval(rt->vals[r], rt->tupdesc, 2, &isnull));
+			ks[k].fkey = SPI_getbinval(rt->vals[r], rt->tupdesc, 3, &isnull);
+			ks[k].first = r;
+			ks[k].len = 0;
+		}
+		s = DatumGetInt64(SPI_getbinval(rt->vals[r], rt->tupdesc, 5, &isnull));
+		if (isnull)
+			continue;			/* no processed message after the head */
+		skipped = DatumGetBool(SPI_getbinval(rt->vals[r], rt->tupdesc, 6, &isnull));
+		/* keep the consecutive, not skipped prefix starting at head + 1 */
+		if (r - ks[k].first == ks[k].len && s == ks[k].head + 1 + ks[k].len &&
+			!skipped)
+			ks[k].len++;
+	}
+	if (k != nk - 1)
+		seq_key_gone(ks[k + 1].kid);
+
+	/* every key with a run gets one message, then the runs grow in order */
+	left = n;
+	for (k = 0; k < nk; k++)
+		if (ks[k].len > 0 && left > 0)
+		{
+			ks[k].take = 1;
+			left--;
+		}
+	for (k = 0; k < nk && left > 0; k++)
+	{
+		int			more = Min(ks[k].len - ks[k].take, left);
+
+		if (ks[k].take > 0 && more > 0)
+		{
+			ks[k].take += more;
+			left -= more;
+		}
+	}
+
+	/* hold the keys handed out; the others leave the free set */
+	held_upto = palloc(sizeof(Datum) * nk);
+	drop_kids = palloc(sizeof(Datum) * nk);
+	for (k = 0; k < nk; k++)
+	{
+		if (ks[k].take > 0)
+		{
+			held_kids[nheld] = Int64GetDatum(ks[k].kid);
+			held_upto[nheld] = Int64GetDatum(ks[k].head + ks[k].take);
+			nheld++;
+		}
+		else if (ks[k].len == 0)
+			drop_kids[ndrop++] = Int64GetDatum(ks[k].kid);
+	}
+	if (ndrop > 0)
+	{
+		v[0] = PointerGetDatum(construct_array(drop_kids, ndrop, INT8OID, 8,
+											   true, TYPALIGN_DOUBLE));
+		fqs_exec(&drop, v, NULL, 0);
+	}
+	if (nheld > 0)
+	{
+		SPITupleTable *ht;
+		int			h;
+
+		v[0] = PointerGetDatum(construct_array(held_kids, nheld, INT8OID, 8,
+											   true, TYPALIGN_DOUBLE));
+		v[1] = PointerGetDatum(construct_array(held_upto, nheld, INT8OID, 8,
+											   true, TYPALIGN_DOUBLE));
+		v[2] = IntervalPGetDatum(lease ? lease : &q->lease);
+		if (fqs_exec(&hold, v, NULL, 0) != nheld)
+			elog(ERROR, "fqs: %d keys held, %d expected",
+				 (int) SPI_processed, nheld);
+		ht = fqs_take_tuptable();
+		for (h = 0; h < nheld; h++)
+		{
+			int64		kid = DatumGetInt64(SPI_getbinval(ht->vals[h], ht->tupdesc, 1, &isnull));
+
+			for (k = 0; k < nk && ks[k].kid != kid; k++)
+				;
+			if (k == nk)
+				elog(ERROR, "fqs: held key " INT64_FORMAT " was not claimed", kid);
+			ks[k].receipt = DatumGetInt64(SPI_getbinval(ht->vals[h], ht->tupdesc, 2, &isnull));
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(ht->vals[h], ht->tupdesc, 3, &isnull)),
+							  INT8OID, 8, true, TYPALIGN_DOUBLE,
+							  &ks[k].ends, NULL, &ks[k].nends);
+		}
+		SPI_freetuptable(ht);
+	}
+
+	/* the messages, key by key in lock order, each run in seq order */
+	for (k = 0; k < nk; k++)
+	{
+		int			i;
+
+		for (i = 0; i < ks[k].take; i++)
+		{
+			HeapTuple	tup = rt->vals[ks[k].first + i];
+			Datum		values[8];
+			bool		nulls[8];
+			int64		s = ks[k].head + 1 + i;
+			int32		attempt = 0;
+			int			e;
+
+			/* deliveries of s: the holds, this one included, that reached it */
+			for (e = 0; e < ks[k].nends; e++)
+				if (DatumGetInt64(ks[k].ends[e]) >= s)
+					attempt++;
+			values[0] = SPI_getbinval(tup, rt->tupdesc, 4, &nulls[0]);
+			values[1] = Int64GetDatum(ks[k].receipt);
+			nulls[1] = false;
+			values[2] = ks[k].fkey;
+			nulls[2] = false;
+			values[3] = Int64GetDatum(s);
+			nulls[3] = false;
+			values[4] = SPI_getbinval(tup, rt->tupdesc, 7, &nulls[4]);
+			values[5] = SPI_getbinval(tup, rt->tupdesc, 8, &nulls[5]);
+			values[6] = Int32GetDatum(attempt);
+			nulls[6] = false;
+			values[7] = SPI_getbinval(tup, rt->tupdesc, 9, &nulls[7]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+								 values, nulls);
+		}
+	}
+	SPI_freetuptable(rt);
+	return n - left;
+}
+
+/*
+ * One sequential claim attempt on queue q: up to n messages into the
+ * caller's tuplestore; returns how many.  The first key's run is served
+ * first, as long as n allows; then up to the rest of n keys at once, one
+ * message each and the runs lengthened with what is left, and again while
+ * keys come and n is not reached.  So a claim of n takes one key's whole
+ * run when it has n messages, and n keys when runs are short, in a few
+ * statements either way.
+ */
+static int
+seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
+			   ReturnSetInfo *rsinfo)
+{
+	int			left;
+	int			lim = 1;
 	uint64		probe;
 
 	if (q->paused)
@@ -341,100 +546,22 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 	if (n <= 0)
 		return 0;
 	left = n;
-
-	/* what one key needs is freed before the next: n may be 10000 keys */
-	keycxt = AllocSetContextCreate(CurrentMemoryContext, "fqs sequential claim",
-								   ALLOCSET_DEFAULT_SIZES);
 	while (left > 0)
 	{
-		bool		isnull;
-		int64		kid;
-		int64		headseq;
-		Datum		fkey;
-		SPITupleTable *rt;
-		int			got;
-		int			len;
-		int64		receipt;
-		Datum	   *ends;
-		int			nends;
-		Datum		v[3];
-		int			i;
+		int			nlocked;
+		MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "fqs sequential claim",
+												  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext caller = MemoryContextSwitchTo(cxt);
 
-		MemoryContextReset(keycxt);
-		MemoryContextSwitchTo(keycxt);
-		v[0] = Int32GetDatum(q->qid);
-		if (fqs_exec(&keys, v, NULL, 0) == 0)
+		left -= seq_claim_keys(q, Min(lim, left), left, lease, rsinfo,
+							   &nlocked);
+		MemoryContextSwitchTo(caller);
+		MemoryContextDelete(cxt);
+		if (nlocked == 0)
 			break;
-		kid = fqs_getint64(0, 1);
-
-		v[0] = Int64GetDatum(kid);
-		if (fqs_exec(&head, v, NULL, 0) != 1)
-			seq_key_gone(kid);
-		headseq = fqs_getint64(0, 1);
-		fkey = datumCopy(fqs_getdatum(0, 2, &isnull), false, -1);
-
-		v[1] = Int64GetDatum(headseq);
-		v[2] = Int32GetDatum(left);
-		got = fqs_exec(&run, v, NULL, 0);
-		rt = fqs_take_tuptable();
-
-		/* keep the consecutive, not skipped prefix starting at head + 1 */
-		for (len = 0; len < got; len++)
-		{
-			int64		s = DatumGetInt64(SPI_getbinval(rt->vals[len], rt->tupdesc, 2, &isnull));
-			bool		skipped = DatumGetBool(SPI_getbinval(rt->vals[len], rt->tupdesc, 3, &isnull));
-
-			if (s != headseq + 1 + len || skipped)
-				break;
-		}
-		if (len == 0)
-		{
-			/* nothing to release after all: the key is not releasable */
-			SPI_freetuptable(rt);
-			fqs_exec(&drop, v, NULL, 0);
-			continue;
-		}
-
-		v[1] = IntervalPGetDatum(lease ? lease : &q->lease);
-		v[2] = Int64GetDatum(headseq + len);
-		fqs_exec(&hold, v, NULL, 0);
-		receipt = fqs_getint64(0, 1);
-		deconstruct_array(DatumGetArrayTypeP(fqs_getdatum(0, 2, &isnull)),
-						  INT8OID, 8, true, TYPALIGN_DOUBLE,
-						  &ends, NULL, &nends);
-
-		for (i = 0; i < len; i++)
-		{
-			Datum		values[8];
-			bool		nulls[8];
-			int64		s = headseq + 1 + i;
-			int32		attempt = 0;
-			int			e;
-
-			/* deliveries of s: the holds, this one included, that reached it */
-			for (e = 0; e < nends; e++)
-				if (DatumGetInt64(ends[e]) >= s)
-					attempt++;
-			values[0] = SPI_getbinval(rt->vals[i], rt->tupdesc, 1, &nulls[0]);
-			values[1] = Int64GetDatum(receipt);
-			nulls[1] = false;
-			values[2] = fkey;
-			nulls[2] = false;
-			values[3] = Int64GetDatum(s);
-			nulls[3] = false;
-			values[4] = SPI_getbinval(rt->vals[i], rt->tupdesc, 4, &nulls[4]);
-			values[5] = SPI_getbinval(rt->vals[i], rt->tupdesc, 5, &nulls[5]);
-			values[6] = Int32GetDatum(attempt);
-			nulls[6] = false;
-			values[7] = SPI_getbinval(rt->vals[i], rt->tupdesc, 6, &nulls[7]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
-								 values, nulls);
-		}
-		SPI_freetuptable(rt);
-		left -= len;
+		lim = left;
 	}
-	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(keycxt);
 	fqs_breaker_probe_done(q->qid, probe, n - left);
 	return n - left;
 }
@@ -647,20 +774,29 @@ fqs_complete(PG_FUNCTION_ARGS)
 }
 
 /*
- * fqs_complete(ids[], receipts[]): many in one call, in array order (a
- * key's messages in seq order), all or nothing.
+ * fqs_complete(ids[], receipts[]): many in one call, all or nothing, key
+ * by key (see fqs_key_order), a key's messages in array order, which must
+ * be their seq order.
  */
 Datum
 fqs_complete_many(PG_FUNCTION_ARGS)
 {
+	static FqsPlan kids = {
+		"SELECT id, kid FROM fqs.processed WHERE id = ANY ($1) ORDER BY id",
+		1, {INT8ARRAYOID}, NULL
+	};
 	FqsCall		call;
 	FqsIdArgs	a;
-	int			i;
+	int		   *order;
+	int			k;
 
 	fqs_id_array_args(fcinfo, &a, -1, NULL);
 	fqs_call_begin(&call);
-	for (i = 0; i < a.n; i++)
+	order = fqs_key_order(&a, &kids);
+	for (k = 0; k < a.n; k++)
 	{
+		int			i = order[k];
+
 		MemoryContextReset(a.cxt);
 		MemoryContextSwitchTo(a.cxt);
 		complete_one(a.ids[i], a.receipts[i]);

@@ -229,6 +229,80 @@ fqs_lookup_queue(const char *name, FqsQueue *q)
 		Max(fqs_interval_ms(DatumGetIntervalP(fqs_getdatum(0, 11, &isnull))), 1);
 }
 
+typedef struct KeyPos
+{
+	int64		kid;
+	int			pos;
+} KeyPos;
+
+static int
+keypos_cmp(const void *a, const void *b)
+{
+	const KeyPos *x = (const KeyPos *) a;
+	const KeyPos *y = (const KeyPos *) b;
+
+	if (x->kid != y->kid)
+		return x->kid < y->kid ? -1 : 1;
+	return x->pos - y->pos;
+}
+
+/*
+ * The order in which an array call works through its messages: by key,
+ * and within a key in array order.  Two array calls -- commits, completes
+ * -- over messages of the same keys then lock the keys' rows in the same
+ * order and cannot deadlock each other.  lookup is a statement
+ * "SELECT id, kid FROM ... WHERE id = ANY ($1) ORDER BY id" (ids unique
+ * in that table); ids it does not find come
+ * first, so that the call fails on them before locking anything.  Returns
+ * the array positions in that order, allocated in a->caller.
+ */
+int *
+fqs_key_order(FqsIdArgs *a, FqsPlan *lookup)
+{
+	KeyPos	   *kp = MemoryContextAlloc(a->caller, sizeof(KeyPos) * Max(a->n, 1));
+	int		   *order = MemoryContextAlloc(a->caller, sizeof(int) * Max(a->n, 1));
+	Datum	   *idd = palloc(sizeof(Datum) * Max(a->n, 1));
+	Datum		v[1];
+	int			found;
+	int			i;
+
+	for (i = 0; i < a->n; i++)
+	{
+		idd[i] = Int64GetDatum(a->ids[i]);
+		kp[i].kid = -1;
+		kp[i].pos = i;
+	}
+	v[0] = PointerGetDatum(construct_array(idd, a->n, INT8OID, 8, true,
+										   TYPALIGN_DOUBLE));
+	found = fqs_exec(lookup, v, NULL, 0);
+	/* the rows come ordered by id: find each position's by bisection */
+	for (i = 0; i < a->n; i++)
+	{
+		int			lo = 0;
+		int			hi = found - 1;
+
+		while (lo <= hi)
+		{
+			int			mid = (lo + hi) / 2;
+			int64		id = fqs_getint64(mid, 1);
+
+			if (id == a->ids[i])
+			{
+				kp[i].kid = fqs_getint64(mid, 2);
+				break;
+			}
+			if (id < a->ids[i])
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+	}
+	qsort(kp, a->n, sizeof(KeyPos), keypos_cmp);
+	for (i = 0; i < a->n; i++)
+		order[i] = kp[i].pos;
+	return order;
+}
+
 /* An interval in milliseconds (a month counts 30 days), at least 0. */
 int64
 fqs_interval_ms(Interval *iv)
