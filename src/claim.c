@@ -707,25 +707,36 @@ fqs_fail(PG_FUNCTION_ARGS)
 
 /*
  * fqs_fail(ids[], receipts[], error, retry_after): the outcome of each, in
- * array order; all or nothing.
+ * array order; all or nothing.  Worked through key by key, like the other
+ * array calls (fqs_key_order).
  */
 Datum
 fqs_fail_many(PG_FUNCTION_ARGS)
 {
+	static FqsPlan kids = {
+		"SELECT id, kid FROM fqs.ready WHERE id = ANY ($1) "
+		"UNION ALL "
+		"SELECT id, kid FROM fqs.processed WHERE id = ANY ($1) "
+		"ORDER BY 1",
+		1, {INT8ARRAYOID}, NULL
+	};
 	FqsCall		call;
 	FqsIdArgs	a;
 	Interval   *after = fqs_check_interval(fcinfo, 3, "retry_after", true,
 										   fqs_max_delay_s, "fqs.max_delay");
 	Datum		err = fail_error_arg(fcinfo, 2);
 	Datum	   *out;
-	int			i;
+	int		   *order;
+	int			k;
 
 	fqs_id_array_args(fcinfo, &a, -1, NULL);
 	out = palloc(sizeof(Datum) * Max(a.n, 1));
 	fqs_call_begin(&call);
-	for (i = 0; i < a.n; i++)
+	order = fqs_key_order(&a, &kids);
+	for (k = 0; k < a.n; k++)
 	{
 		const char *outcome;
+		int			i = order[k];
 
 		MemoryContextReset(a.cxt);
 		MemoryContextSwitchTo(a.cxt);
