@@ -163,7 +163,10 @@ claim_room(FqsQueue *q, int32 n, bool waiting)
 	return (int32) Min((int64) n, q->max_claimed - busy);
 }
 
-/* claim_once, once the failure breaker let the claim through */
+/*
+ * A concurrent-stage claim the failure breaker let through: respect
+ * max_claimed, claim up to n messages into the caller's tuplestore.
+ */
 static int
 claim_admitted(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 			   ReturnSetInfo *rsinfo)
@@ -244,32 +247,36 @@ claim_admitted(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 }
 
 /*
- * One claim attempt on queue q: requeue its expired leases, ask the
- * failure breaker, respect max_claimed, claim up to n messages into the
- * caller's tuplestore.  Returns how many were claimed.
+ * One claim attempt on queue q in the given stage, for both stages: requeue
+ * the stage's expired leases, ask the failure breaker how many may be
+ * claimed, let the stage's claim_admitted claim them into the caller's
+ * tuplestore, and hand a probe that found nothing back.  Returns how many
+ * were claimed.
  */
 static int
-claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
-		   ReturnSetInfo *rsinfo)
+claim_stage(FqsQueue *q, int stage, int32 n, Interval *lease, bool waiting,
+			ReturnSetInfo *rsinfo, FqsClaimOnce claim_admitted_fn)
 {
 	int			rows;
 	uint64		probe;
 
 	if (q->paused)
 		return 0;
-	fqs_requeue_concurrent(q->qid, q->max_attempts);
-	n = fqs_breaker_admit(q, FQS_STAGE_CONCURRENT, n, &probe,
-						  &q->breaker_until);
+	if (stage == FQS_STAGE_CONCURRENT)
+		fqs_requeue_concurrent(q->qid, q->max_attempts);
+	else
+		fqs_requeue_sequential(q->qid, q->max_attempts);
+	n = fqs_breaker_admit(q, stage, n, &probe, &q->breaker_until);
 	if (n <= 0)
 		return 0;
-	rows = claim_admitted(q, n, lease, waiting, rsinfo);
+	rows = claim_admitted_fn(q, n, lease, waiting, rsinfo);
 	fqs_breaker_probe_done(q->qid, probe, rows);
 	return rows;
 }
 
 /*
  * The body of fqs_claim and fqs_claim_sequential: arguments (queue, n,
- * lease, wait), then one attempt with claim_once, or with a wait, attempts
+ * lease, wait), then one attempt with claim_stage, or with a wait, attempts
  * until something is claimed or the wait ends, sleeping in between until
  * something becomes claimable in the queue's stage (woken through shared
  * memory).
@@ -293,7 +300,7 @@ fqs_claim_driver(FunctionCallInfo fcinfo, int stage, FqsClaimOnce claim_once_fn)
 	fqs_lookup_queue(qname, &q);
 	fqs_check_right(q.qid, FQS_RIGHT_CONSUME, qname);
 	if (deadline == 0)
-		claim_once_fn(&q, n, lease, false, rsinfo);
+		claim_stage(&q, stage, n, lease, false, rsinfo, claim_once_fn);
 	else
 	{
 		/* a long wait must not grow the backend: each look frees its memory */
@@ -305,7 +312,8 @@ fqs_claim_driver(FunctionCallInfo fcinfo, int stage, FqsClaimOnce claim_once_fn)
 		fqs_wait_begin(q.qid, stage);
 		for (;;)
 		{
-			if (claim_once_fn(&q, n, lease, true, rsinfo) > 0 ||
+			if (claim_stage(&q, stage, n, lease, true, rsinfo,
+							claim_once_fn) > 0 ||
 				q.claim_lock_held)
 				break;
 			if (q.breaker_until != 0)
@@ -341,7 +349,7 @@ fqs_claim_driver(FunctionCallInfo fcinfo, int stage, FqsClaimOnce claim_once_fn)
 Datum
 fqs_claim(PG_FUNCTION_ARGS)
 {
-	return fqs_claim_driver(fcinfo, FQS_STAGE_CONCURRENT, claim_once);
+	return fqs_claim_driver(fcinfo, FQS_STAGE_CONCURRENT, claim_admitted);
 }
 
 typedef struct AnyQueue
@@ -444,7 +452,8 @@ fqs_claim_any(PG_FUNCTION_ARGS)
 		{
 			if (i > 0 && qs[i].q.qid == qs[i - 1].q.qid)
 				continue;		/* named twice */
-			left -= claim_once(&qs[i].q, left, lease, deadline != 0, rsinfo);
+			left -= claim_stage(&qs[i].q, FQS_STAGE_CONCURRENT, left, lease,
+								deadline != 0, rsinfo, claim_admitted);
 			lock_held |= qs[i].q.claim_lock_held;
 		}
 		if (left < n || deadline == 0 || lock_held ||

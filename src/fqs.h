@@ -237,6 +237,7 @@ extern Datum fqs_interval_datum(Interval *iv);
 extern Interval *fqs_backoff(int32 attempt);
 
 /* claim.c */
+/* a stage's claim of up to n messages, once the failure breaker agreed */
 typedef int (*FqsClaimOnce) (FqsQueue *q, int32 n, Interval *lease,
 							 bool waiting, ReturnSetInfo *rsinfo);
 extern Datum fqs_claim_driver(FunctionCallInfo fcinfo, int stage,

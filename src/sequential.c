@@ -276,7 +276,7 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 	return fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_SEQUENTIAL);
 }
 
-/* One key's part of a sequential claim (seq_claim_once). */
+/* One key's part of a sequential claim (seq_claim_keys). */
 typedef struct SeqKey
 {
 	int64		kid;
@@ -522,8 +522,9 @@ seq_claim_keys(FqsQueue *q, int32 lim, int32 n, Interval *lease,
 }
 
 /*
- * One sequential claim attempt on queue q: up to n messages into the
- * caller's tuplestore; returns how many.  The first key's run is served
+ * A sequential claim the failure breaker let through (see claim_stage in
+ * claim.c): up to n messages into the caller's tuplestore; returns how
+ * many.  The first key's run is served
  * first, as long as n allows; then up to the rest of n keys at once, one
  * message each and the runs lengthened with what is left, and again while
  * keys come and n is not reached.  So a claim of n takes one key's whole
@@ -531,21 +532,12 @@ seq_claim_keys(FqsQueue *q, int32 lim, int32 n, Interval *lease,
  * statements either way.
  */
 static int
-seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
-			   ReturnSetInfo *rsinfo)
+seq_claim_admitted(FqsQueue *q, int32 n, Interval *lease, bool waiting,
+				   ReturnSetInfo *rsinfo)
 {
-	int			left;
+	int			left = n;
 	int			lim = 1;
-	uint64		probe;
 
-	if (q->paused)
-		return 0;
-	fqs_requeue_sequential(q->qid, q->max_attempts);
-	n = fqs_breaker_admit(q, FQS_STAGE_SEQUENTIAL, n, &probe,
-						  &q->breaker_until);
-	if (n <= 0)
-		return 0;
-	left = n;
 	while (left > 0)
 	{
 		int			nlocked;
@@ -562,7 +554,6 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 			break;
 		lim = left;
 	}
-	fqs_breaker_probe_done(q->qid, probe, n - left);
 	return n - left;
 }
 
@@ -572,7 +563,7 @@ seq_claim_once(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 Datum
 fqs_claim_sequential(PG_FUNCTION_ARGS)
 {
-	return fqs_claim_driver(fcinfo, FQS_STAGE_SEQUENTIAL, seq_claim_once);
+	return fqs_claim_driver(fcinfo, FQS_STAGE_SEQUENTIAL, seq_claim_admitted);
 }
 
 /*
