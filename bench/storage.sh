@@ -58,23 +58,7 @@ psqlc() { "$PGBIN/psql" -h "$SOCK" -p "$PORT" -U postgres -X -v ON_ERROR_STOP=1 
 . "$HERE/lib/cluster.sh"
 trap cleanup EXIT
 
-mkdir -p "$BASE"
-[ "$(id -u)" = 0 ] && chown "$RUNAS" "$BASE"
-stop_cluster
-rm -rf "$PGDATA"
-as_owner "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-cat >>"$PGDATA/postgresql.conf" <<EOF
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$SOCK'
-shared_preload_libraries = 'fqs'
-shared_buffers = 256MB
-fsync = on
-synchronous_commit = on
-autovacuum_naptime = 10s
-jit = off
-EOF
-as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -l "$BASE/postgres.log" -w -t 60 start >/dev/null
+start_fresh_cluster "shared_buffers = 256MB" "autovacuum_naptime = 10s"
 psqlc -d postgres -c "CREATE DATABASE $DB"
 psqlc -d $DB -c "SET client_min_messages = error" -c "CREATE EXTENSION fqs"
 

@@ -32,21 +32,7 @@ if ! /usr/bin/python3 -c 'import psycopg' 2>/dev/null; then
   [ "$(id -u)" = 0 ] || { echo "wakeup_many.sh: needs python3-psycopg (apt-get install python3-psycopg)" >&2; exit 1; }
   apt-get install -y python3-psycopg >/dev/null
 fi
-mkdir -p "$BASE"
-[ "$(id -u)" = 0 ] && chown "$RUNAS" "$BASE"
-stop_cluster
-rm -rf "$PGDATA"
-as_owner "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-cat >>"$PGDATA/postgresql.conf" <<EOC
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$SOCK'
-shared_preload_libraries = 'fqs'
-fsync = on
-synchronous_commit = on
-jit = off
-EOC
-as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -l "$BASE/postgres.log" -w -t 60 start >/dev/null
+start_fresh_cluster
 "$PGBIN/psql" -h "$SOCK" -p "$PORT" -U postgres -X -q -d $DB -c "SET client_min_messages = error" -c "CREATE EXTENSION fqs"
 
 out=$REPO/bench/results/wakeup-many-$(date +%Y-%m-%d).md

@@ -1,6 +1,7 @@
-# Shared by bench/depth.sh and bench/wakeup.sh: stop the throw-away cluster,
-# and on exit leave it running (KEEP=1) or stop it.  The caller defines
-# as_owner and sets PGBIN, PGDATA, SOCK, PORT, DB and KEEP.
+# Shared by the bench/ scripts: stop the throw-away cluster, and on exit
+# leave it running (KEEP=1) or stop it; start_fresh_cluster makes a new one.
+# The caller defines as_owner and sets PGBIN, PGDATA, SOCK, PORT, DB, KEEP
+# (and BASE and RUNAS for start_fresh_cluster).
 
 running() { [ -f "$PGDATA/PG_VERSION" ] && as_owner "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
 
@@ -16,4 +17,27 @@ cleanup() {
     stop_cluster
   fi
   exit $rc
+}
+
+# start_fresh_cluster [setting ...]: initdb a new cluster in $PGDATA (the
+# old one removed), fqs preloaded, fsync and synchronous_commit on, jit off,
+# plus the given postgresql.conf lines; start it, log in $BASE/postgres.log.
+start_fresh_cluster() {
+  local line
+  mkdir -p "$BASE"
+  if [ "$(id -u)" = 0 ]; then chown "$RUNAS" "$BASE"; fi
+  stop_cluster
+  rm -rf "$PGDATA"
+  as_owner "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  {
+    echo "listen_addresses = ''"
+    echo "port = $PORT"
+    echo "unix_socket_directories = '$SOCK'"
+    echo "shared_preload_libraries = 'fqs'"
+    echo "fsync = on"
+    echo "synchronous_commit = on"
+    echo "jit = off"
+    for line in "$@"; do echo "$line"; done
+  } >>"$PGDATA/postgresql.conf"
+  as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -l "$BASE/postgres.log" -w -t 60 start >/dev/null
 }
