@@ -307,6 +307,7 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 	}
 	fqs_exec(&drop, v, NULL, 0);
 	fqs_breaker_forget(DatumGetInt32(v[0]));
+	fqs_scan_forget(DatumGetInt32(v[0]));
 	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
@@ -460,6 +461,8 @@ rotate_body(int32 cur, int32 next, bool force, Interval *retention)
 	 */
 	v[0] = Int32GetDatum(next);
 	v[1] = Int32GetDatum(cur);
+	/* the moved ready rows were locked meanwhile: claim scans start over */
+	fqs_scan_reset(0);
 	fqs_exec(&forward, v, NULL, 1);
 	copied = fqs_getint64(0, 1);
 

@@ -51,6 +51,8 @@ PG_FUNCTION_INFO_V1(fqs_fail_many);
 PG_FUNCTION_INFO_V1(fqs_fail);
 PG_FUNCTION_INFO_V1(fqs_extend_lease);
 
+static void requeue_done(int32 qid, int stage, int n, int64 expired);
+
 
 /*
  * Run a requeue statement of either stage: parameters (qid, max_attempts,
@@ -70,6 +72,14 @@ fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts, int stage)
 	fqs_exec(plan, v, NULL, 0);
 	n = (int) fqs_getint64(0, 1);
 	expired = fqs_getint64(0, 2);
+	requeue_done(qid, stage, n, expired);
+	return n;
+}
+
+/* After a requeue of either stage: n leases put back of expired. */
+static void
+requeue_done(int32 qid, int stage, int n, int64 expired)
+{
 	/* every expired lease is a failure, whether it went back or died */
 	fqs_breaker_event(qid, stage, false, expired);
 	if (n > 0)
@@ -78,23 +88,29 @@ fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts, int stage)
 		if (stage == FQS_STAGE_CONCURRENT)
 			fqs_ready_added_at_commit(qid, n);
 	}
-	return n;
 }
 
 /*
  * Give expired leases of queue qid back to the ready state, or to dead once
  * they have had max_attempts deliveries.  At most fqs.reaper_batch per
  * call; returns how many went back to ready (their claimers are woken at
- * commit).  Used by claims and by the background worker's reaper.
+ * commit).  Used by claims and by the background worker's reaper.  When
+ * back is given and leases went back, it receives the position of the
+ * first (the cursor is lowered to them only at commit).
+ *
+ * The scan covers [the queue's lease cursor (scan.c), now), so neither
+ * the entries of leases ended long ago nor those of leases still running
+ * are stepped over; when it found fewer than the batch, nothing before now
+ * is left.
  */
 int
-fqs_requeue_concurrent(int32 qid, int32 max_attempts)
+fqs_requeue_concurrent(int32 qid, int32 max_attempts, FqsPos *back)
 {
 	static FqsPlan plan = {
 		"WITH exp AS MATERIALIZED ("
 		"  SELECT id FROM fqs.ready "
 		"   WHERE qid = $1 AND lease_until IS NOT NULL "
-		"     AND lease_until < pg_catalog.clock_timestamp() "
+		"     AND lease_until >= $4 AND lease_until < $5 "
 		"   ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED), "
 		"gone AS ("
 		"  DELETE FROM fqs.ready r "
@@ -109,12 +125,45 @@ fqs_requeue_concurrent(int32 qid, int32 max_attempts)
 		"  UPDATE fqs.ready r "
 		"     SET lease_until = NULL, receipt = 0, last_error = 'lease expired' "
 		"   WHERE r.id = ANY (ARRAY(SELECT id FROM exp)) AND r.attempt < $2 "
-		"  RETURNING 1) "
+		"  RETURNING r.id, r.priority) "
 		"SELECT (SELECT pg_catalog.count(*) FROM back), "
-		"       (SELECT pg_catalog.count(*) FROM exp)",
-		3, {INT4OID, INT4OID, INT4OID}, NULL
+		"       (SELECT pg_catalog.count(*) FROM exp), "
+		"       (SELECT pg_catalog.max(priority) FROM back), "
+		"       (SELECT pg_catalog.min(id) FROM back)",
+		5, {INT4OID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 	};
-	return fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_CONCURRENT);
+	Datum		v[5];
+	int			n;
+	int64		expired;
+	FqsScan		s;
+	TimestampTz now;
+
+	fqs_scan_begin(qid, FQS_CURSOR_LEASE, true, &s);
+	now = GetCurrentTimestamp();
+	v[0] = Int32GetDatum(qid);
+	v[1] = Int32GetDatum(max_attempts);
+	v[2] = Int32GetDatum(fqs_reaper_batch);
+	v[3] = TimestampTzGetDatum((TimestampTz) s.at.hi);
+	v[4] = TimestampTzGetDatum(now);
+	fqs_exec(&plan, v, NULL, 0);
+	n = (int) fqs_getint64(0, 1);
+	expired = fqs_getint64(0, 2);
+	if (expired > 0)
+		fqs_scan_touched(qid);	/* rolled back, they are leased again */
+	if (n > 0)
+	{
+		int32		prio = fqs_getint32(0, 3);
+		int64		id = fqs_getint64(0, 4);
+
+		/* the claim that requeued them may take them at once */
+		if (back)
+			*back = fqs_pos(-(int64) prio, id);
+		fqs_scan_added(qid, prio, id, 0, 0);
+	}
+	if (expired < fqs_reaper_batch)
+		fqs_scan_raise(qid, FQS_CURSOR_LEASE, &s, fqs_pos(now, 0));
+	requeue_done(qid, FQS_STAGE_CONCURRENT, n, expired);
+	return n;
 }
 
 /*
@@ -164,8 +213,57 @@ claim_room(FqsQueue *q, int32 n, bool waiting)
 }
 
 /*
+ * Delayed rows of queue q that the claim cursor passed may have fallen
+ * due: find them through ready_visible (the look costs the delayed rows,
+ * not the dead entries before them) and let the cursor come back to them.
+ */
+static void
+claim_due(FqsQueue *q)
+{
+	static FqsPlan plan = {
+		"SELECT f[1], f[2], nxt FROM ("
+		"  SELECT pg_catalog.min(ARRAY[-(priority::int8), id]) "
+		"           FILTER (WHERE visible_at <= $3), "
+		"         pg_catalog.min(visible_at) FILTER (WHERE visible_at > $3) "
+		"    FROM fqs.ready "
+		"   WHERE qid = $1 AND lease_until IS NULL AND visible_at >= $2"
+		") x(f, nxt)",
+		3, {INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
+	};
+	FqsScan		s;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		v[3];
+	bool		isnull;
+	Datum		d;
+	FqsPos		first = fqs_pos(0, 0);
+	bool		any = false;
+	TimestampTz next = DT_NOEND;
+
+	if (!fqs_scan_due(q->qid, now, &s))
+		return;
+	v[0] = Int32GetDatum(q->qid);
+	v[1] = TimestampTzGetDatum(s.due);
+	v[2] = TimestampTzGetDatum(now);
+	fqs_exec(&plan, v, NULL, 1);
+	(void) fqs_getdatum(0, 1, &isnull);
+	if (!isnull)
+	{
+		first = fqs_pos(fqs_getint64(0, 1), fqs_getint64(0, 2));
+		any = true;
+	}
+	d = fqs_getdatum(0, 3, &isnull);
+	if (!isnull)
+		next = DatumGetTimestampTz(d);
+	fqs_scan_due_done(q->qid, &s, any, first, next);
+}
+
+/*
  * A concurrent-stage claim the failure breaker let through: respect
  * max_claimed, claim up to n messages into the caller's tuplestore.
+ *
+ * The scan starts at the queue's claim cursor (scan.c), past the entries
+ * of rows claimed before, and moves the cursor to the first row it claims
+ * (past everything when it claims nothing).
  */
 static int
 claim_admitted(FqsQueue *q, int32 n, Interval *lease, bool waiting,
@@ -180,13 +278,14 @@ claim_admitted(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		"   WHERE r.id = ANY (ARRAY("
 		"         SELECT id FROM fqs.ready "
 		"          WHERE qid = $1 AND lease_until IS NULL "
+		"            AND (-(priority::int8), id) >= ($4, $5) "
 		"            AND visible_at <= pg_catalog.clock_timestamp() "
-		"          ORDER BY priority DESC, id LIMIT $2 "
+		"          ORDER BY -(priority::int8), id LIMIT $2 "
 		"          FOR UPDATE SKIP LOCKED)) "
 		"  RETURNING r.id, r.receipt, r.kid, r.seq, r.gen, r.attempt, "
 		"            r.priority) "
 		"SELECT u.id, u.receipt, h.fifo_key, u.seq, m.payload, m.headers, "
-		"       u.attempt, m.enqueued_at "
+		"       u.attempt, m.enqueued_at, u.priority "
 		"  FROM u "
 		"  CROSS JOIN LATERAL (SELECT payload, headers, enqueued_at "
 		"                        FROM fqs.message m "
@@ -195,18 +294,29 @@ claim_admitted(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		"  CROSS JOIN LATERAL (SELECT fifo_key FROM fqs.key_head h "
 		"                       WHERE h.kid = u.kid OFFSET 0) h "
 		" ORDER BY u.priority DESC, u.id",
-		3, {INT4OID, INT4OID, INTERVALOID}, NULL
+		5, {INT4OID, INT4OID, INTERVALOID, INT8OID, INT8OID}, NULL
 	};
 	static FqsPlan probe = {
 		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE qid = $1 "
 		"                  AND lease_until IS NULL "
+		"                  AND (-(priority::int8), id) >= ($2, $3) "
 		"                  AND visible_at <= pg_catalog.clock_timestamp())",
-		1, {INT4OID}, NULL
+		3, {INT4OID, INT8OID, INT8OID}, NULL
 	};
-	Datum		v[3];
+	Datum		v[5];
 	int			rows;
 	int			i;
+	FqsScan		s;
+	FqsPos		start;
+	TimestampTz now;
+	Interval   *lv = lease ? lease : &q->lease;
 
+	claim_due(q);
+	fqs_scan_begin(q->qid, FQS_CURSOR_CLAIM, true, &s);
+	start = s.at;
+	if (q->requeued_hi < start.hi ||
+		(q->requeued_hi == start.hi && q->requeued_lo < start.lo))
+		start = fqs_pos(q->requeued_hi, q->requeued_lo);
 	if (waiting)
 	{
 		/*
@@ -214,11 +324,13 @@ claim_admitted(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 		 * the claim statement reads payloads, and its locks on the message
 		 * tables would last the whole wait and keep rotation out.
 		 */
-		Datum		pv[1];
+		Datum		pv[3];
 		bool		isnull;
 
 		pv[0] = Int32GetDatum(q->qid);
-		fqs_exec(&probe, pv, NULL, 1);
+		pv[1] = Int64GetDatum(start.hi);
+		pv[2] = Int64GetDatum(start.lo);
+		fqs_exec_ordered(&probe, pv, NULL, 1);
 		if (!DatumGetBool(fqs_getdatum(0, 1, &isnull)))
 			return 0;
 	}
@@ -227,16 +339,34 @@ claim_admitted(FqsQueue *q, int32 n, Interval *lease, bool waiting,
 	if (n <= 0)
 		return 0;
 
+	now = GetCurrentTimestamp();
 	v[0] = Int32GetDatum(q->qid);
 	v[1] = Int32GetDatum(n);
-	v[2] = IntervalPGetDatum(lease ? lease : &q->lease);
-	rows = fqs_exec(&plan, v, NULL, 0);
+	v[2] = IntervalPGetDatum(lv);
+	v[3] = Int64GetDatum(start.hi);
+	v[4] = Int64GetDatum(start.lo);
+	rows = fqs_exec_ordered(&plan, v, NULL, 0);
+	if (rows > 0)
+	{
+		/* rows come in claim order: the first is where the cursor goes */
+		FqsPos		first = fqs_pos(-(int64) fqs_getint32(0, 9),
+									fqs_getint64(0, 1));
+
+		fqs_scan_claimed(q->qid, first,
+						 DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																 TimestampTzGetDatum(now),
+																 IntervalPGetDatum(lv))));
+		fqs_scan_raise(q->qid, FQS_CURSOR_CLAIM, &s, first);
+	}
+	else
+		fqs_scan_raise(q->qid, FQS_CURSOR_CLAIM, &s,
+					   fqs_pos(PG_INT64_MAX, PG_INT64_MAX));
 	if (rows > 0 && q->breaker_open)
 		fqs_poke_worker_at_commit();	/* room in ready: the mover may act */
 	for (i = 0; i < rows; i++)
 	{
-		Datum		values[8];
-		bool		nulls[8];
+		Datum		values[9];
+		bool		nulls[9];
 
 		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 						  values, nulls);
@@ -263,7 +393,13 @@ claim_stage(FqsQueue *q, int stage, int32 n, Interval *lease, bool waiting,
 	if (q->paused)
 		return 0;
 	if (stage == FQS_STAGE_CONCURRENT)
-		fqs_requeue_concurrent(q->qid, q->max_attempts);
+	{
+		FqsPos		back = fqs_pos(PG_INT64_MAX, PG_INT64_MAX);
+
+		fqs_requeue_concurrent(q->qid, q->max_attempts, &back);
+		q->requeued_hi = back.hi;
+		q->requeued_lo = back.lo;
+	}
 	else
 		fqs_requeue_sequential(q->qid, q->max_attempts);
 	n = fqs_breaker_admit(q, stage, n, &probe, &q->breaker_until);
@@ -554,6 +690,7 @@ commit_one(int64 id, int64 receipt, text *result)
 	qid = fqs_getint32(0, 4);
 	/* a refusal rolls the delete back */
 	fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
+	fqs_scan_touched(qid);
 	fqs_breaker_event(qid, FQS_STAGE_CONCURRENT, true, 1);
 	fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
 					   fqs_getint64(0, 3), id, qid,
@@ -639,11 +776,12 @@ fail_one(int64 id, int64 receipt, Datum err, Interval *after)
 	static FqsPlan retry = {
 		"UPDATE fqs.ready SET lease_until = NULL, receipt = 0, "
 		"       visible_at = pg_catalog.clock_timestamp() + $2, last_error = $3 "
-		" WHERE id = $1 RETURNING qid",
+		" WHERE id = $1 RETURNING priority, visible_at",
 		3, {INT8OID, INTERVALOID, TEXTOID}, NULL
 	};
 	Datum		v[3];
 	const char *outcome;
+	bool		isnull;
 
 	fqs_check_receipt(receipt);
 	v[0] = Int64GetDatum(id);
@@ -655,6 +793,7 @@ fail_one(int64 id, int64 receipt, Datum err, Interval *after)
 		int32		qid = fqs_getint32(0, 3);
 
 		fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
+		fqs_scan_touched(qid);
 		fqs_breaker_event(qid, FQS_STAGE_CONCURRENT, false, 1);
 
 		if (attempt >= max_attempts)
@@ -668,6 +807,11 @@ fail_one(int64 id, int64 receipt, Datum err, Interval *after)
 			v[1] = IntervalPGetDatum(after ? after : fqs_backoff(attempt));
 			v[2] = err;
 			fqs_exec(&retry, v, NULL, 0);
+			{
+				TimestampTz vis = DatumGetTimestampTz(fqs_getdatum(0, 2, &isnull));
+
+				fqs_scan_added(qid, fqs_getint32(0, 1), id, vis, vis);
+			}
 			fqs_ready_added_at_commit(qid, 1);
 			fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 			outcome = "retry";
@@ -788,8 +932,10 @@ fqs_extend_lease(PG_FUNCTION_ARGS)
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	v[2] = IntervalPGetDatum(lease);
-	if (fqs_exec(&plan, v, NULL, 0) == 0 &&
-		!fqs_seq_extend(id, receipt, lease))
+	if (fqs_exec(&plan, v, NULL, 0) == 1)
+		fqs_scan_leased(fqs_getint32(0, 2),
+						DatumGetTimestampTz(fqs_getdatum(0, 1, &isnull)));
+	else if (!fqs_seq_extend(id, receipt, lease))
 		claim_diagnose(id, receipt, true);
 	/* a refusal rolls the extension back */
 	fqs_check_right(fqs_getint32(0, 2), FQS_RIGHT_CONSUME, NULL);

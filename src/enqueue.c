@@ -364,7 +364,13 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 	}
 	else
 	{
+		int64		min_id = ids[0];
+		TimestampTz vis = has_deliver_at ? DatumGetTimestampTz(deliver_at) : 0;
+
+		for (i = 1; i < n; i++)
+			min_id = Min(min_id, ids[i]);
 		fqs_exec(&insert_ready, v, nulls, 0);
+		fqs_scan_added(q->qid, priority, min_id, vis, vis);
 		fqs_ready_added_at_commit(q->qid, n);
 		fqs_wake_at_commit(q->qid, FQS_STAGE_CONCURRENT);
 	}

@@ -154,8 +154,12 @@ CREATE TABLE fqs.ready
 	claimed_at	timestamptz,
 	last_error	text
 );
-/* claimable rows only: in-flight rows never sit in the claim scan's path */
-CREATE INDEX ready_claim ON fqs.ready (qid, priority DESC, id)
+/*
+ * Claimable rows only: in-flight rows never sit in the claim scan's path.
+ * In claim order, (-priority, id), so that a claim can start its scan at a
+ * position (see src/scan.c).
+ */
+CREATE INDEX ready_claim ON fqs.ready (qid, (-(priority::int8)), id)
 	WHERE lease_until IS NULL;
 CREATE INDEX ready_lease ON fqs.ready (qid, lease_until)
 	WHERE lease_until IS NOT NULL;
@@ -486,6 +490,18 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'fqs_receipt'
 LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION fqs.receipt() FROM PUBLIC;
+
+/* where claim scans of this database's queues start (shared memory) */
+CREATE FUNCTION fqs.scan_cursors(OUT qid integer,
+								 OUT claim_priority bigint,
+								 OUT claim_id bigint,
+								 OUT lease_from timestamptz,
+								 OUT due timestamptz,
+								 OUT frozen boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fqs_scan_cursors'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
 
 /* the failure breaker of queue qid as seen now (shared memory) */
 CREATE FUNCTION fqs.failure_breaker(qid integer, threshold integer,

@@ -92,6 +92,7 @@ typedef struct FqsShared
 	LWLock	   *lock;
 	LWLock	   *depth_lock;		/* protects the depth hash's entries set */
 	LWLock	   *breaker_lock;	/* protects the breaker hash's entries set */
+	LWLock	   *scan_lock;		/* protects the scan hash's entries set */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	FqsWakeSlot wake[FQS_WAKE_SLOTS];
@@ -135,6 +136,8 @@ typedef struct FqsQueue
 	int64		failure_cooldown_ms;
 	TimestampTz breaker_until;	/* claims held back by the failure breaker
 								 * until then (0: not held back) */
+	int64		requeued_hi;	/* the claim's own requeue put leases back */
+	int64		requeued_lo;	/* from here on (scan.c positions) */
 } FqsQueue;
 
 /* The (ids[], receipts[], texts[]) arguments of the array calls. */
@@ -194,6 +197,40 @@ extern void fqs_breaker_close(int32 qid, const char *why);
 extern void fqs_breaker_forget(int32 qid);
 
 /* acl.c */
+/* scan.c: where claim scans start (positions compare as (hi, lo)) */
+#define FQS_CURSOR_CLAIM	0	/* (-priority, id) in ready_claim */
+#define FQS_CURSOR_LEASE	1	/* (lease_until, 0) in ready_lease */
+
+typedef struct FqsPos
+{
+	int64		hi;
+	int64		lo;
+} FqsPos;
+
+typedef struct FqsScan
+{
+	bool		tracked;		/* the queue has an entry */
+	FqsPos		at;				/* start here */
+	uint64		version;
+	TimestampTz due;
+} FqsScan;
+
+extern FqsPos fqs_pos(int64 hi, int64 lo);
+extern Size fqs_scan_shmem_size(void);
+extern void fqs_scan_shmem_init(LWLock *lock);
+extern void fqs_scan_begin(int32 qid, int c, bool create, FqsScan *s);
+extern void fqs_scan_raise(int32 qid, int c, FqsScan *s, FqsPos to);
+extern bool fqs_scan_due(int32 qid, TimestampTz now, FqsScan *s);
+extern void fqs_scan_due_done(int32 qid, FqsScan *s, bool any, FqsPos first,
+							  TimestampTz next);
+extern void fqs_scan_forget(int32 qid);
+extern void fqs_scan_added(int32 qid, int32 max_priority, int64 min_id,
+						   TimestampTz vis_min, TimestampTz vis_max);
+extern void fqs_scan_claimed(int32 qid, FqsPos first, TimestampTz lease_min);
+extern void fqs_scan_leased(int32 qid, TimestampTz lease_min);
+extern void fqs_scan_touched(int32 qid);
+extern void fqs_scan_reset(int32 qid);
+
 extern void fqs_call_begin(FqsCall *c);
 extern void fqs_call_end(FqsCall *c);
 extern bool fqs_has_right(int32 qid, int right);
@@ -210,6 +247,8 @@ extern void fqs_request_worker(Oid dboid);
 /* util.c */
 extern int	fqs_exec(FqsPlan *plan, Datum *values, const char *nulls,
 					 long count);
+extern int	fqs_exec_ordered(FqsPlan *plan, Datum *values, const char *nulls,
+							 long count);
 extern SPITupleTable *fqs_take_tuptable(void);
 extern Datum fqs_getdatum(int row, int col, bool *isnull);
 extern int64 fqs_getint64(int row, int col);
@@ -253,7 +292,8 @@ extern bool fqs_seq_extend(int64 id, int64 receipt, Interval *lease);
 extern void fqs_seq_diagnose(int64 id, int64 receipt);
 extern int	fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts,
 							int stage);
-extern int	fqs_requeue_concurrent(int32 qid, int32 max_attempts);
+extern int	fqs_requeue_concurrent(int32 qid, int32 max_attempts,
+								   FqsPos *back);
 extern int	fqs_requeue_sequential(int32 qid, int32 max_attempts);
 extern TimestampTz fqs_wait_deadline(Interval *wait);
 

@@ -977,6 +977,7 @@ seq_retry_waiting(int64 id)
 
 		/* a refusal rolls the change back */
 		fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
+		fqs_scan_reset(qid);
 		fqs_ready_added_at_commit(qid, 1);
 		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 		return;
@@ -1036,6 +1037,7 @@ seq_skip_waiting(int64 id, text *reason)
 		int32		attempts = fqs_getint32(0, 5);
 
 		fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
+		fqs_scan_reset(qid);
 		fqs_mark_processed(gen, kid, seq, id, qid, attempts, NULL, NULL,
 						   reason);
 		return;
@@ -1084,6 +1086,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 		v[0] = Int32GetDatum(gen);
 		v[1] = Int64GetDatum(id);
 		fqs_exec(&ready, v, NULL, 0);
+		fqs_scan_reset(qid);
 		fqs_ready_added_at_commit(qid, 1);
 		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 	}

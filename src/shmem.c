@@ -105,8 +105,10 @@ fqs_shmem_size(void)
 {
 	return add_size(add_size(offsetof(FqsShared, slots),
 							 mul_size(fqs_max_databases, sizeof(FqsWorkerSlot))),
-					add_size(hash_estimate_size(fqs_max_queues, sizeof(FqsDepth)),
-							 fqs_breaker_shmem_size()));
+					add_size(add_size(hash_estimate_size(fqs_max_queues,
+														 sizeof(FqsDepth)),
+									  fqs_breaker_shmem_size()),
+							 fqs_scan_shmem_size()));
 }
 
 static void
@@ -115,7 +117,7 @@ fqs_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(fqs_shmem_size());
-	RequestNamedLWLockTranche("fqs", 3);
+	RequestNamedLWLockTranche("fqs", 4);
 }
 
 static void
@@ -142,6 +144,7 @@ fqs_shmem_startup(void)
 		fqs_shared->lock = &(GetNamedLWLockTranche("fqs"))[0].lock;
 		fqs_shared->depth_lock = &(GetNamedLWLockTranche("fqs"))[1].lock;
 		fqs_shared->breaker_lock = &(GetNamedLWLockTranche("fqs"))[2].lock;
+		fqs_shared->scan_lock = &(GetNamedLWLockTranche("fqs"))[3].lock;
 		fqs_shared->nslots = fqs_max_databases;
 		for (i = 0; i < FQS_WAKE_SLOTS; i++)
 		{
@@ -158,6 +161,7 @@ fqs_shmem_startup(void)
 								   fqs_max_queues, &info,
 								   HASH_ELEM | HASH_BLOBS);
 	fqs_breaker_shmem_init(fqs_shared->breaker_lock);
+	fqs_scan_shmem_init(fqs_shared->scan_lock);
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 
 /*
@@ -91,6 +92,33 @@ fqs_exec(FqsPlan *plan, Datum *values, const char *nulls, long count)
 		elog(ERROR, "fqs: SPI_execute_plan failed (%s) for: %s",
 			 SPI_result_code_string(rc), plan->sql);
 	return (int) SPI_processed;
+}
+
+/*
+ * fqs_exec for a statement that must walk an index in its order from a
+ * start position (the claim scans): planned without bitmap scans and
+ * sorts, which would read every entry past the start, dead or alive, to
+ * return a few rows.  Disabling adds a huge cost to the sort these
+ * statements cannot avoid (the result's order), which would make the plan
+ * look expensive enough to be JIT-compiled at every call: no JIT either.
+ * Plans are made, or remade after an invalidation, inside the call, so the
+ * settings hold for every planning of it.
+ */
+int
+fqs_exec_ordered(FqsPlan *plan, Datum *values, const char *nulls, long count)
+{
+	int			level = NewGUCNestLevel();
+	int			rc;
+
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_sort", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("jit", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	rc = fqs_exec(plan, values, nulls, count);
+	AtEOXact_GUC(true, level);
+	return rc;
 }
 
 /*

@@ -522,9 +522,10 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 	static FqsPlan depth = {
 		"SELECT pg_catalog.count(*) FROM "
 		"  (SELECT 1 FROM fqs.ready WHERE qid = $1 AND lease_until IS NULL "
+		"      AND (-(priority::int8), id) >= ($3, $4) "
 		"      AND visible_at <= pg_catalog.clock_timestamp() "
 		"    LIMIT $2) d",
-		2, {INT4OID, INT4OID}, NULL
+		4, {INT4OID, INT4OID, INT8OID, INT8OID}, NULL
 	};
 	static FqsPlan move = {
 		"WITH moved AS ("
@@ -533,9 +534,14 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 		"         SELECT id FROM fqs.pen WHERE qid = $1 "
 		"          ORDER BY priority DESC, id LIMIT $2 "
 		"          FOR UPDATE SKIP LOCKED)) "
-		"  RETURNING id, qid, kid, seq, gen, priority, visible_at) "
-		"INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
-		"SELECT id, qid, kid, seq, gen, priority, visible_at FROM moved",
+		"  RETURNING id, qid, kid, seq, gen, priority, visible_at), "
+		"ins AS ("
+		"  INSERT INTO fqs.ready (id, qid, kid, seq, gen, priority, visible_at) "
+		"  SELECT id, qid, kid, seq, gen, priority, visible_at FROM moved "
+		"  RETURNING id, priority, visible_at) "
+		"SELECT pg_catalog.count(*), pg_catalog.max(priority), "
+		"       pg_catalog.min(id), pg_catalog.min(visible_at), "
+		"       pg_catalog.max(visible_at) FROM ins",
 		2, {INT4OID, INT4OID}, NULL
 	};
 	static FqsPlan breaker = {
@@ -583,9 +589,16 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 	{
 		uint64		mark;
 		bool		track = fqs_depth_recount_begin(qid, &mark);
+		FqsScan		s;
+		Datum		dv[4];
 
-		v[1] = Int32GetDatum(max_ready);
-		fqs_exec(&depth, v, NULL, 1);
+		/* from the claim cursor: before it is nothing claimable now */
+		fqs_scan_begin(qid, FQS_CURSOR_CLAIM, false, &s);
+		dv[0] = Int32GetDatum(qid);
+		dv[1] = Int32GetDatum(max_ready);
+		dv[2] = Int64GetDatum(s.at.hi);
+		dv[3] = Int64GetDatum(s.at.lo);
+		fqs_exec_ordered(&depth, dv, NULL, 1);
 		ready = fqs_getint64(0, 1);
 		/* enqueues decide from this count plus what commits since add */
 		if (track)
@@ -608,9 +621,13 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 		int			moved;
 
 		v[1] = Int32GetDatum((int32) room);
-		moved = fqs_exec(&move, v, NULL, 0);
+		fqs_exec(&move, v, NULL, 1);
+		moved = (int) fqs_getint64(0, 1);
 		if (moved > 0)
 		{
+			fqs_scan_added(qid, fqs_getint32(0, 2), fqs_getint64(0, 3),
+						   DatumGetTimestampTz(fqs_getdatum(0, 4, &isnull)),
+						   DatumGetTimestampTz(fqs_getdatum(0, 5, &isnull)));
 			fqs_ready_added_at_commit(qid, moved);
 			fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
 		}
@@ -669,7 +686,7 @@ worker_tick(bool use_seen)
 		int32		max_ready = DatumGetInt32(SPI_getbinval(qt->vals[i], qt->tupdesc, 4, &isnull));
 		bool		open = DatumGetBool(SPI_getbinval(qt->vals[i], qt->tupdesc, 5, &isnull));
 
-		fqs_requeue_concurrent(qid, max_attempts);
+		fqs_requeue_concurrent(qid, max_attempts, NULL);
 		fqs_requeue_sequential(qid, max_attempts);
 		mover_step(qid, name, max_ready, open, use_seen);
 	}
