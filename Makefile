@@ -26,8 +26,15 @@ REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
 ISOLATION = isolation_level claim_skip_locked enqueue_order lost_release dead_head compose pen_mover max_claimed \
 	rr_complete drop_enqueue skip_complete seq_lease_reaper lock_squat \
 	failure_threshold failure_probe failure_success array_key_order scan_cursor
+# specs whose outcome needs shared memory (the holding pen's depth
+# estimate, the failure breaker); FQS_NOPRELOAD=1 runs the others without
+# shared_preload_libraries (test/fqs-nopreload.conf)
+ISOLATION_SHMEM = pen_mover failure_threshold failure_probe failure_success
+ifdef FQS_NOPRELOAD
+ISOLATION := $(filter-out $(ISOLATION_SHMEM),$(ISOLATION))
+endif
 ISOLATION_OPTS = --inputdir=test/isolation$(if $(FQS_ISO_LEVEL),/$(FQS_ISO_LEVEL)) \
-	--temp-config=test/fqs-noworker.conf $(if $(FQS_ISO_LEVEL),--temp-config=test/isolation/$(FQS_ISO_LEVEL).conf) \
+	--temp-config=$(if $(FQS_NOPRELOAD),test/fqs-nopreload.conf,test/fqs-noworker.conf) $(if $(FQS_ISO_LEVEL),--temp-config=test/isolation/$(FQS_ISO_LEVEL).conf) \
 	--temp-instance=./tmp_check_iso
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
