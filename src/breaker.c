@@ -73,15 +73,9 @@ typedef enum FqsBreakerState
 	FQS_BREAKER_HALF_OPEN
 } FqsBreakerState;
 
-typedef struct FqsBreakerKey
-{
-	Oid			dboid;
-	int32		qid;
-} FqsBreakerKey;
-
 typedef struct FqsBreaker
 {
-	FqsBreakerKey key;
+	FqsQueueKey key;
 	slock_t		mutex;			/* protects everything below */
 	NameData	name;			/* the queue's, for log messages */
 	int32		threshold;		/* 0: off */
@@ -163,7 +157,7 @@ fqs_breaker_shmem_init(LWLock *lock)
 		pg_atomic_init_u32(&breaker_shared->nentries, 0);
 	}
 	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(FqsBreakerKey);
+	info.keysize = sizeof(FqsQueueKey);
 	info.entrysize = sizeof(FqsBreaker);
 	breaker_hash = ShmemInitHash("fqs failure breakers", fqs_max_queues,
 								 fqs_max_queues, &info,
@@ -236,11 +230,9 @@ transition(FqsBreaker *b, FqsBreakerState to, TimestampTz now,
 static FqsBreaker *
 breaker_find(int32 qid)
 {
-	FqsBreakerKey key;
+	FqsQueueKey key;
 
-	memset(&key, 0, sizeof(key));
-	key.dboid = MyDatabaseId;
-	key.qid = qid;
+	key = fqs_queue_key(qid);
 	return hash_search(breaker_hash, &key, HASH_FIND, NULL);
 }
 
@@ -259,7 +251,7 @@ int32
 fqs_breaker_admit(FqsQueue *q, int stage, int32 n, uint64 *probe_gen,
 				  TimestampTz *until)
 {
-	FqsBreakerKey key;
+	FqsQueueKey key;
 	FqsBreaker *b;
 	bool		found;
 	TimestampTz now;
@@ -278,9 +270,7 @@ fqs_breaker_admit(FqsQueue *q, int stage, int32 n, uint64 *probe_gen,
 	{
 		LWLockRelease(breaker_shared->lock);
 		LWLockAcquire(breaker_shared->lock, LW_EXCLUSIVE);
-		memset(&key, 0, sizeof(key));
-		key.dboid = MyDatabaseId;
-		key.qid = q->qid;
+		key = fqs_queue_key(q->qid);
 		b = hash_search(breaker_hash, &key, HASH_ENTER_NULL, &found);
 		if (b == NULL)
 		{
@@ -636,14 +626,12 @@ fqs_breaker_close(int32 qid, const char *why)
 void
 fqs_breaker_forget(int32 qid)
 {
-	FqsBreakerKey key;
+	FqsQueueKey key;
 	bool		found;
 
 	if (breaker_hash == NULL)
 		return;
-	memset(&key, 0, sizeof(key));
-	key.dboid = MyDatabaseId;
-	key.qid = qid;
+	key = fqs_queue_key(qid);
 	LWLockAcquire(breaker_shared->lock, LW_EXCLUSIVE);
 	(void) hash_search(breaker_hash, &key, HASH_REMOVE, &found);
 	if (found)

@@ -22,6 +22,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
@@ -72,6 +73,28 @@ typedef struct FqsPlan
 } FqsPlan;
 
 /* One database's background worker (FqsShared->lock protects these). */
+/*
+ * The key of the shared hashes kept per queue (ready depth, failure
+ * breaker, scan cursors): a queue of this database.  Zeroed first, so that
+ * the padding hashes alike (HASH_BLOBS).
+ */
+typedef struct FqsQueueKey
+{
+	Oid			dboid;
+	int32		qid;
+} FqsQueueKey;
+
+static inline FqsQueueKey
+fqs_queue_key(int32 qid)
+{
+	FqsQueueKey key;
+
+	memset(&key, 0, sizeof(key));
+	key.dboid = MyDatabaseId;
+	key.qid = qid;
+	return key;
+}
+
 typedef struct FqsWorkerSlot
 {
 	Oid			dboid;			/* InvalidOid: slot free */

@@ -92,15 +92,9 @@ typedef struct ScanCursor
 	TimestampTz ring_due[SCAN_RING];	/* its due (claim cursor) */
 } ScanCursor;
 
-typedef struct ScanKey
-{
-	Oid			dboid;
-	int32		qid;
-} ScanKey;
-
 typedef struct ScanEntry
 {
-	ScanKey		key;
+	FqsQueueKey key;
 	Oid			ready_relid;	/* fqs.ready when the entry was made */
 	slock_t		mutex;
 	bool		frozen;			/* never raised again (two-phase commit) */
@@ -175,7 +169,7 @@ fqs_scan_shmem_init(LWLock *lock)
 	HASHCTL		info;
 
 	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(ScanKey);
+	info.keysize = sizeof(FqsQueueKey);
 	info.entrysize = sizeof(ScanEntry);
 	scan_lock = lock;
 	scan_hash = ShmemInitHash("fqs scan cursors", fqs_max_queues,
@@ -216,7 +210,7 @@ entry_init(ScanEntry *e, Oid relid)
 static ScanEntry *
 entry_get(int32 qid, bool create)
 {
-	ScanKey		key;
+	FqsQueueKey key;
 	ScanEntry  *e;
 	bool		found;
 	Oid			relid;
@@ -226,9 +220,7 @@ entry_get(int32 qid, bool create)
 	relid = ready_relid();
 	if (!OidIsValid(relid))
 		return NULL;
-	memset(&key, 0, sizeof(key));
-	key.dboid = MyDatabaseId;
-	key.qid = qid;
+	key = fqs_queue_key(qid);
 	LWLockAcquire(scan_lock, LW_SHARED);
 	e = hash_search(scan_hash, &key, HASH_FIND, NULL);
 	if (e == NULL)
@@ -397,13 +389,11 @@ fqs_scan_due_done(int32 qid, FqsScan *s, bool any, FqsPos first,
 void
 fqs_scan_forget(int32 qid)
 {
-	ScanKey		key;
+	FqsQueueKey key;
 
 	if (scan_hash == NULL)
 		return;
-	memset(&key, 0, sizeof(key));
-	key.dboid = MyDatabaseId;
-	key.qid = qid;
+	key = fqs_queue_key(qid);
 	LWLockAcquire(scan_lock, LW_EXCLUSIVE);
 	(void) hash_search(scan_hash, &key, HASH_REMOVE, NULL);
 	LWLockRelease(scan_lock);
@@ -497,12 +487,10 @@ apply_event(ScanEvent *ev, ScanEnd end, TimestampTz now)
 	}
 	else
 	{
-		ScanKey		key;
+		FqsQueueKey key;
 		ScanEntry  *e;
 
-		memset(&key, 0, sizeof(key));
-		key.dboid = MyDatabaseId;
-		key.qid = ev->qid;
+		key = fqs_queue_key(ev->qid);
 		e = hash_search(scan_hash, &key, HASH_FIND, NULL);
 		if (e != NULL)
 			apply_one(e, ev, end, now);

@@ -61,15 +61,9 @@
 
 FqsShared  *fqs_shared = NULL;
 
-typedef struct FqsDepthKey
-{
-	Oid			dboid;
-	int32		qid;
-} FqsDepthKey;
-
 typedef struct FqsDepth
 {
-	FqsDepthKey key;
+	FqsQueueKey key;
 	slock_t		mutex;			/* protects base and mark */
 	bool		valid;			/* base and mark are set */
 	int64		base;			/* ready depth the worker counted */
@@ -155,7 +149,7 @@ fqs_shmem_startup(void)
 			ConditionVariableInit(&fqs_shared->dbwake[i]);
 	}
 	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(FqsDepthKey);
+	info.keysize = sizeof(FqsQueueKey);
 	info.entrysize = sizeof(FqsDepth);
 	fqs_depth_hash = ShmemInitHash("fqs ready depth", fqs_max_queues,
 								   fqs_max_queues, &info,
@@ -247,12 +241,10 @@ fqs_xact_callback(XactEvent event, void *arg)
 		foreach(lc, pending_adds)
 		{
 			PendingAdd *a = (PendingAdd *) lfirst(lc);
-			FqsDepthKey key;
+			FqsQueueKey key;
 			FqsDepth   *d;
 
-			memset(&key, 0, sizeof(key));
-			key.dboid = MyDatabaseId;
-			key.qid = a->qid;
+			key = fqs_queue_key(a->qid);
 			d = hash_search(fqs_depth_hash, &key, HASH_FIND, NULL);
 			if (d != NULL)
 				pg_atomic_fetch_add_u64(&d->added, (uint64) a->n);
@@ -436,11 +428,9 @@ fqs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 static FqsDepth *
 depth_find(int32 qid)
 {
-	FqsDepthKey key;
+	FqsQueueKey key;
 
-	memset(&key, 0, sizeof(key));
-	key.dboid = MyDatabaseId;
-	key.qid = qid;
+	key = fqs_queue_key(qid);
 	return hash_search(fqs_depth_hash, &key, HASH_FIND, NULL);
 }
 
@@ -498,7 +488,7 @@ fqs_depth_estimate(int32 qid, int64 *depth)
 bool
 fqs_depth_recount_begin(int32 qid, uint64 *mark)
 {
-	FqsDepthKey key;
+	FqsQueueKey key;
 	FqsDepth   *d;
 	bool		found;
 
@@ -510,9 +500,7 @@ fqs_depth_recount_begin(int32 qid, uint64 *mark)
 	{
 		LWLockRelease(fqs_shared->depth_lock);
 		LWLockAcquire(fqs_shared->depth_lock, LW_EXCLUSIVE);
-		memset(&key, 0, sizeof(key));
-		key.dboid = MyDatabaseId;
-		key.qid = qid;
+		key = fqs_queue_key(qid);
 		d = hash_search(fqs_depth_hash, &key, HASH_ENTER_NULL, &found);
 		if (d == NULL)
 		{
