@@ -7,7 +7,7 @@
 
 EXTENSION = fqs
 MODULE_big = fqs
-OBJS = src/fqs.o src/util.o src/shmem.o src/enqueue.o src/claim.o src/sequential.o src/admin.o src/worker.o src/acl.o src/breaker.o src/scan.o
+OBJS = src/fqs.o src/util.o src/shmem.o src/enqueue.o src/claim.o src/sequential.o src/admin.o src/worker.o src/acl.o src/breaker.o src/scan.o src/tail.o
 PGFILEDESC = "fqs - ordered two-stage message queue"
 
 DATA = $(wildcard src/fqs--*.sql)
@@ -25,7 +25,7 @@ REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
 # directory links to the shared specs).  test/run-tests.sh runs all three.
 ISOLATION = isolation_level claim_skip_locked enqueue_order lost_release dead_head compose pen_mover max_claimed \
 	rr_complete drop_enqueue skip_complete seq_lease_reaper lock_squat \
-	failure_threshold failure_probe failure_success array_key_order scan_cursor
+	failure_threshold failure_probe failure_success array_key_order scan_cursor key_tail
 # specs whose outcome needs shared memory (the holding pen's depth
 # estimate, the failure breaker); FQS_NOPRELOAD=1 runs the others without
 # shared_preload_libraries (test/fqs-nopreload.conf)

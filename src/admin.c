@@ -237,9 +237,10 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 		"SELECT EXISTS (SELECT 1 FROM fqs.ready WHERE qid = $1) "
 		"    OR EXISTS (SELECT 1 FROM fqs.dead WHERE qid = $1) "
 		"    OR EXISTS (SELECT 1 FROM fqs.pen WHERE qid = $1) "
-		"    OR EXISTS (SELECT 1 FROM fqs.key_tail t "
-		"                 JOIN fqs.key_head h ON h.kid = t.kid "
-		"                WHERE t.qid = $1 AND t.last_seq > h.head_seq)",
+		"    OR EXISTS (SELECT 1 FROM fqs.key_head h "
+		"                 JOIN fqs.message m ON m.kid = h.kid "
+		"                  AND m.seq = h.head_seq + 1 "
+		"                WHERE h.qid = $1)",
 		1, {INT4OID}, NULL
 	};
 	static FqsPlan drop = {

@@ -3,13 +3,16 @@
  * enqueue.c
  *	  fqs_enqueue and fqs_enqueue_batch.
  *
- * Per-key order: a message's seq is taken from its key's fqs.key_tail row
- * by an UPDATE whose row lock is held until the enqueuing transaction
- * ends.  A second producer on the same key waits for that lock, so seqs of
- * one key are handed out in commit order and a rolled-back enqueue gives
- * its seq back: the sequential stage can trust that no smaller seq of the
- * key is still in flight.  A batch reserves a range per key, taking the
- * key locks in sorted key order so two batches cannot deadlock each other.
+ * Per-key order: an enqueue locks its key's fqs.key_tail row (FOR UPDATE,
+ * held until the enqueuing transaction ends) and then reads the key's last
+ * seq, kept in shared memory by tail.c, or else from its newest stored
+ * message.  A second producer on the same key
+ * waits for that lock, so seqs of one key are handed out in commit order
+ * and a rolled-back enqueue gives its seq back: the sequential stage can
+ * trust that no smaller seq of the key is still in flight.  A batch
+ * reserves a range per key, taking the key locks in sorted key order so
+ * two batches cannot deadlock each other.  The row is locked, not updated,
+ * so a held snapshot leaves no version chain behind on it.
  *
  * While the queue's breaker is open (see worker.c) new messages go to the
  * holding pen instead of the ready set; their seq is fixed here either
@@ -131,21 +134,79 @@ enq_to_pen(FqsQueue *q, int n)
 }
 
 /*
- * Reserve the seq ranges of a batch over several keys (items sorted by
- * key) with one statement; kids[] and seqs[] receive each message's key id
- * and seq, by input position.
+ * The last seq handed out on each key: the newest message of the key still
+ * stored, or, when rotation truncated them all (they had all finished),
+ * the key's head; key_tail.last_seq is a floor (it is what older versions
+ * kept up to date).  Asked only with the keys' locks held, in a statement
+ * of its own, so its snapshot sees every message their previous holders
+ * committed.
+ */
+#define ENQ_TAIL_SQL(kid, floor) \
+	"GREATEST(" floor ", COALESCE(" \
+	"  (SELECT m.seq FROM fqs.message m WHERE m.kid = " kid \
+	"    ORDER BY m.seq DESC LIMIT 1), " \
+	"  (SELECT h.head_seq FROM fqs.key_head h WHERE h.kid = " kid "), 0))"
+
+/*
+ * Reserve seq ranges for the n messages of items (sorted by key, strcmp
+ * order): lock each key's fqs.key_tail row, in that order, until the
+ * transaction ends (new keys are inserted first), then read the keys'
+ * tails: from the shared cache of tail.c, or, for keys it does not know,
+ * from the tables.  kids[] and seqs[] receive each message's key id and
+ * seq, by input position.
+ *
+ * The row is only locked, never updated: an update per message would
+ * leave a version per message behind a held snapshot, and every later
+ * enqueue of the key would walk all of them.
  */
 static void
-enq_reserve_many(FqsPlan *plan, int32 qid, int n, EnqItem *items,
-				 Datum *kids, Datum *seqs)
+enq_reserve(int32 qid, int n, EnqItem *items, Datum *kids, Datum *seqs)
 {
+	static FqsPlan lock_one = {
+		"SELECT fifo_key, kid, last_seq, tableoid FROM fqs.key_tail "
+		" WHERE qid = $1 AND fifo_key = ($2::text[])[1] FOR UPDATE",
+		2, {INT4OID, TEXTARRAYOID}, NULL
+	};
+	static FqsPlan lock_many = {
+		"SELECT fifo_key, kid, last_seq, tableoid FROM fqs.key_tail "
+		" WHERE qid = $1 AND fifo_key = ANY ($2::text[]) "
+		" ORDER BY fifo_key COLLATE \"C\" FOR UPDATE",
+		2, {INT4OID, TEXTARRAYOID}, NULL
+	};
+	/* in array (sorted) order; keys that exist meanwhile are left alone */
+	static FqsPlan newkeys = {
+		"WITH t AS ("
+		"  INSERT INTO fqs.key_tail AS t (qid, fifo_key, kid, last_seq) "
+		"  SELECT $1, u.key, pg_catalog.nextval('fqs.key_id_seq'), 0 "
+		"    FROM unnest($2::text[]) WITH ORDINALITY AS u(key, ord) "
+		"   ORDER BY u.ord "
+		"  ON CONFLICT (qid, fifo_key) DO NOTHING "
+		"  RETURNING t.fifo_key, t.kid) "
+		"INSERT INTO fqs.key_head (kid, qid, fifo_key) "
+		"SELECT kid, $1, fifo_key FROM t",
+		2, {INT4OID, TEXTARRAYOID}, NULL
+	};
+	static FqsPlan tails = {
+		"SELECT " ENQ_TAIL_SQL("u.kid", "u.last") " "
+		"  FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY "
+		"       AS u(kid, last, ord) ORDER BY u.ord",
+		2, {INT8ARRAYOID, INT8ARRAYOID}, NULL
+	};
 	Datum	   *keys = palloc(sizeof(Datum) * n);
-	Datum	   *counts = palloc(sizeof(Datum) * n);
 	int		   *first = palloc(sizeof(int) * (n + 1));
+	Datum	   *gkids;
+	int64	   *glasts;
+	Datum	   *mkids;
+	Datum	   *mfloors;
+	int		   *mgroup;
+	int			nmiss = 0;
+	Oid			relid = InvalidOid;
 	int			ngroups = 0;
 	int			i;
 	int			r;
-	Datum		v[3];
+	Datum		v[2];
+	FqsPlan    *lock;
+	SPITupleTable *locked;
 
 	for (i = 0; i < n; i++)
 	{
@@ -157,54 +218,86 @@ enq_reserve_many(FqsPlan *plan, int32 qid, int n, EnqItem *items,
 		}
 	}
 	first[ngroups] = n;
-	for (i = 0; i < ngroups; i++)
-		counts[i] = Int64GetDatum((int64) (first[i + 1] - first[i]));
+	lock = ngroups == 1 ? &lock_one : &lock_many;
 
 	v[0] = Int32GetDatum(qid);
 	v[1] = PointerGetDatum(construct_array(keys, ngroups, TEXTOID, -1, false,
 										   TYPALIGN_INT));
-	v[2] = PointerGetDatum(construct_array(counts, ngroups, INT8OID, 8, true,
-										   TYPALIGN_DOUBLE));
-	if (fqs_exec(plan, v, NULL, 0) != ngroups)
-		elog(ERROR, "fqs: could not reserve seqs for %d keys", ngroups);
 
+	/*
+	 * One key: lock it, or make it and lock it.  Several: make the missing
+	 * ones first, holding none of them yet -- making a key waits for a
+	 * concurrent maker of it, who may be waiting for a key we would hold.
+	 */
+	if (ngroups > 1)
+		fqs_exec(&newkeys, v, NULL, 0);
+	if (fqs_exec(lock, v, NULL, 0) != ngroups)
+	{
+		fqs_exec(&newkeys, v, NULL, 0);
+		if (fqs_exec(lock, v, NULL, 0) != ngroups)
+			elog(ERROR, "fqs: could not lock %d keys", ngroups);
+	}
+	locked = fqs_take_tuptable();
+
+	/*
+	 * Rows come in key order, the groups' order.  Each key's last seq comes
+	 * from this transaction's reservations or the shared cache (tail.c),
+	 * else from the tables, in one statement for all such keys.
+	 */
+	gkids = palloc(sizeof(Datum) * ngroups);
+	glasts = palloc(sizeof(int64) * ngroups);
+	mkids = palloc(sizeof(Datum) * ngroups);
+	mfloors = palloc(sizeof(Datum) * ngroups);
+	mgroup = palloc(sizeof(int) * ngroups);
 	for (r = 0; r < ngroups; r++)
 	{
 		bool		isnull;
-		char	   *key = TextDatumGetCString(fqs_getdatum(r, 1, &isnull));
-		int64		kid = fqs_getint64(r, 2);
-		int64		last = fqs_getint64(r, 3);
-		int			lo = 0;
-		int			hi = ngroups - 1;
-		int			g = -1;
-		int			k;
+		char	   *key = TextDatumGetCString(SPI_getbinval(locked->vals[r],
+															locked->tupdesc,
+															1, &isnull));
 
-		/* the groups are in strcmp order: find this row's by bisection */
-		while (lo <= hi)
+		if (strcmp(key, items[first[r]].key) != 0)
+			elog(ERROR, "fqs: locked key \"%s\" out of order", key);
+		gkids[r] = SPI_getbinval(locked->vals[r], locked->tupdesc, 2, &isnull);
+		if (r == 0)
+			relid = DatumGetObjectId(SPI_getbinval(locked->vals[r],
+												   locked->tupdesc, 4,
+												   &isnull));
+		if (!fqs_tail_get(relid, DatumGetInt64(gkids[r]), &glasts[r]))
 		{
-			int			mid = (lo + hi) / 2;
-			int			c = strcmp(items[first[mid]].key, key);
-
-			if (c == 0)
-			{
-				g = mid;
-				break;
-			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid - 1;
-		}
-		if (g < 0)
-			elog(ERROR, "fqs: reserved a seq for an unknown key \"%s\"", key);
-		/* items of one key are in input order after the sort */
-		for (k = first[g]; k < first[g + 1]; k++)
-		{
-			kids[items[k].pos] = Int64GetDatum(kid);
-			seqs[items[k].pos] = Int64GetDatum(last - (first[g + 1] - first[g]) +
-											   (k - first[g]) + 1);
+			mkids[nmiss] = gkids[r];
+			mfloors[nmiss] = SPI_getbinval(locked->vals[r], locked->tupdesc,
+										   3, &isnull);
+			mgroup[nmiss++] = r;
 		}
 	}
+
+	if (nmiss > 0)
+	{
+		v[0] = PointerGetDatum(construct_array(mkids, nmiss, INT8OID, 8, true,
+											   TYPALIGN_DOUBLE));
+		v[1] = PointerGetDatum(construct_array(mfloors, nmiss, INT8OID, 8,
+											   true, TYPALIGN_DOUBLE));
+		if (fqs_exec_ordered(&tails, v, NULL, 0) != nmiss)
+			elog(ERROR, "fqs: could not read the tails of %d keys", nmiss);
+		for (r = 0; r < nmiss; r++)
+			glasts[mgroup[r]] = fqs_getint64(r, 1);
+	}
+
+	for (r = 0; r < ngroups; r++)
+	{
+		int			k;
+
+		/* items of one key are in input order after the sort */
+		for (k = first[r]; k < first[r + 1]; k++)
+		{
+			kids[items[k].pos] = gkids[r];
+			seqs[items[k].pos] = Int64GetDatum(glasts[r] + (k - first[r]) + 1);
+		}
+		fqs_tail_set(relid, DatumGetInt64(gkids[r]),
+					 glasts[r] + (first[r + 1] - first[r]));
+	}
+	SPI_freetuptable(locked);
 }
 
 /*
@@ -218,45 +311,6 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 			 Datum deliver_at, bool has_deliver_at, int64 *ids,
 			 bool ids_given)
 {
-	static FqsPlan reserve = {
-		"UPDATE fqs.key_tail SET last_seq = last_seq + $3 "
-		" WHERE qid = $1 AND fifo_key = $2 RETURNING kid, last_seq",
-		3, {INT4OID, TEXTOID, INT8OID}, NULL
-	};
-	static FqsPlan newkey = {
-		"WITH t AS ("
-		"  INSERT INTO fqs.key_tail AS t (qid, fifo_key, kid, last_seq) "
-		"  VALUES ($1, $2, pg_catalog.nextval('fqs.key_id_seq'), $3) "
-		"  ON CONFLICT (qid, fifo_key) "
-		"  DO UPDATE SET last_seq = t.last_seq + $3 "
-		"  RETURNING t.kid, t.last_seq, (t.xmax = 0) AS inserted), "
-		"h AS (INSERT INTO fqs.key_head (kid, qid, fifo_key) "
-		"      SELECT kid, $1, $2 FROM t WHERE inserted) "
-		"SELECT kid, last_seq FROM t",
-		3, {INT4OID, TEXTOID, INT8OID}, NULL
-	};
-
-	/*
-	 * A batch over several keys reserves every key's seq range in one
-	 * statement: an upsert whose rows are taken, and their key_tail rows
-	 * locked, in array order -- the keys' sorted order, the same order the
-	 * one-key statements above lock in, so batches cannot deadlock.
-	 */
-	static FqsPlan reserve_many = {
-		"WITH t AS ("
-		"  INSERT INTO fqs.key_tail AS t (qid, fifo_key, kid, last_seq) "
-		"  SELECT $1, u.key, pg_catalog.nextval('fqs.key_id_seq'), u.n "
-		"    FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY "
-		"         AS u(key, n, ord) "
-		"   ORDER BY u.ord "
-		"  ON CONFLICT (qid, fifo_key) "
-		"  DO UPDATE SET last_seq = t.last_seq + EXCLUDED.last_seq "
-		"  RETURNING t.fifo_key, t.kid, t.last_seq, (t.xmax = 0) AS inserted), "
-		"h AS (INSERT INTO fqs.key_head (kid, qid, fifo_key) "
-		"      SELECT kid, $1, fifo_key FROM t WHERE inserted) "
-		"SELECT fifo_key, kid, last_seq FROM t",
-		3, {INT4OID, TEXTARRAYOID, INT8ARRAYOID}, NULL
-	};
 	/* the same insert, into the ready set or (breaker open) into the pen */
 #define ENQ_INSERT_SQL(target) \
 		"WITH m AS (" \
@@ -302,43 +356,9 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 		items[i].key = keys[i];
 	}
 
-	/*
-	 * Reserve seq ranges, locking keys in sorted order: one statement for
-	 * a batch over several keys, else one for its key.
-	 */
+	/* reserve seq ranges, locking keys in sorted order */
 	qsort(items, n, sizeof(EnqItem), enq_item_cmp);
-	i = 0;
-	if (strcmp(items[0].key, items[n - 1].key) != 0)
-	{
-		enq_reserve_many(&reserve_many, q->qid, n, items, kids, seqs);
-		i = n;
-	}
-	while (i < n)
-	{
-		int			j = i;
-		int64		kid;
-		int64		last;
-		int			k;
-
-		while (j < n && strcmp(items[j].key, items[i].key) == 0)
-			j++;
-		v[0] = Int32GetDatum(q->qid);
-		v[1] = CStringGetTextDatum(items[i].key);
-		v[2] = Int64GetDatum((int64) (j - i));
-		if (fqs_exec(&reserve, v, NULL, 0) == 0 &&
-			fqs_exec(&newkey, v, NULL, 0) == 0)
-			elog(ERROR, "fqs: could not reserve a seq for key \"%s\"",
-				 items[i].key);
-		kid = fqs_getint64(0, 1);
-		last = fqs_getint64(0, 2);
-		/* items of one key are in input order after the sort */
-		for (k = i; k < j; k++)
-		{
-			kids[items[k].pos] = Int64GetDatum(kid);
-			seqs[items[k].pos] = Int64GetDatum(last - (j - i) + (k - i) + 1);
-		}
-		i = j;
-	}
+	enq_reserve(q->qid, n, items, kids, seqs);
 
 	dims[0] = n;
 	v[0] = Int32GetDatum(q->cur_gen);

@@ -64,6 +64,12 @@ CREATE TABLE fqs.meta
  * restores the dumped row, finds no row in its way.
  */
 
+/*
+ * One row per (queue, key), locked (not updated) by enqueues of the key.
+ * last_seq is a floor of the key's last seq: the last seq itself is the
+ * newest stored message's, or the key's head once rotation truncated them
+ * all (see enqueue.c).
+ */
 CREATE TABLE fqs.key_tail
 (
 	qid			integer NOT NULL,
@@ -517,7 +523,7 @@ SET search_path = pg_catalog, pg_temp;
 
 /*
  * Every count comes from a narrow table or from the per-key pointers:
- * unfinished = sum(last_seq - head_seq), done = sum(head_seq), and the
+ * unfinished = sum(last seq - head_seq), done = sum(head_seq), and the
  * processed messages are the unfinished ones in no other state.
  */
 CREATE VIEW fqs_queues AS
@@ -553,7 +559,13 @@ SELECT q.name AS queue,
 		   pg_catalog.count(*) FILTER (WHERE x.lease_until IS NOT NULL) AS claimed
 	  FROM fqs.ready x WHERE x.qid = q.qid) r
   CROSS JOIN LATERAL (
-	SELECT COALESCE(pg_catalog.sum(t.last_seq - h.head_seq), 0)::bigint AS unfinished,
+	SELECT COALESCE(pg_catalog.sum(
+			 /* the key's last seq, as enqueue.c's ENQ_TAIL_SQL reads it */
+			 GREATEST(t.last_seq,
+					  COALESCE((SELECT m.seq FROM fqs.message m
+								 WHERE m.kid = t.kid
+								 ORDER BY m.seq DESC LIMIT 1), h.head_seq))
+			 - h.head_seq), 0)::bigint AS unfinished,
 		   COALESCE(pg_catalog.sum(h.head_seq), 0)::bigint AS done
 	  FROM fqs.key_tail t JOIN fqs.key_head h ON h.kid = t.kid
 	 WHERE t.qid = q.qid) k
@@ -567,10 +579,9 @@ SELECT q.name AS queue,
 	  FROM fqs.dead d WHERE d.qid = q.qid) dd
   CROSS JOIN LATERAL (
 	SELECT pg_catalog.min(m.enqueued_at) AS oldest
-	  FROM fqs.key_tail t
-	  JOIN fqs.key_head h ON h.kid = t.kid
-	  JOIN fqs.message m ON m.kid = t.kid AND m.seq = h.head_seq + 1
-	 WHERE t.qid = q.qid AND t.last_seq > h.head_seq) o
+	  FROM fqs.key_head h
+	  JOIN fqs.message m ON m.kid = h.kid AND m.seq = h.head_seq + 1
+	 WHERE h.qid = q.qid) o
  WHERE fqs.may_see(q.qid, true);
 
 CREATE VIEW fqs_dead_messages AS

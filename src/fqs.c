@@ -34,6 +34,7 @@ int			fqs_reaper_batch = 1000;
 int			fqs_mover_batch = 1000;
 int			fqs_max_databases = 16;
 int			fqs_max_queues = 4096;
+int			fqs_key_cache_size = 131072;
 char	   *fqs_databases = NULL;
 int			fqs_max_batch = 10000;
 int			fqs_max_lease_s = 24 * 3600;
@@ -201,6 +202,19 @@ _PG_init(void)
 							4096,
 							16,
 							1000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fqs.key_cache_size",
+							"FIFO keys, over all databases, whose last seq "
+							"enqueues keep in shared memory.",
+							"An enqueue of a key not kept reads it from the "
+							"tables, one statement more; 0 keeps none.",
+							&fqs_key_cache_size,
+							131072,
+							0,
+							64 * 1024 * 1024,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

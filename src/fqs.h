@@ -184,6 +184,7 @@ extern int	fqs_reaper_batch;
 extern int	fqs_mover_batch;
 extern int	fqs_max_databases;
 extern int	fqs_max_queues;
+extern int	fqs_key_cache_size;
 extern char *fqs_databases;
 extern int	fqs_max_batch;
 extern int	fqs_max_lease_s;
@@ -253,6 +254,12 @@ extern void fqs_scan_claimed(int32 qid, FqsPos first, TimestampTz lease_min);
 extern void fqs_scan_leased(int32 qid, TimestampTz lease_min);
 extern void fqs_scan_touched(int32 qid);
 extern void fqs_scan_reset(int32 qid);
+
+/* tail.c */
+extern Size fqs_tail_shmem_size(void);
+extern void fqs_tail_shmem_init(void);
+extern bool fqs_tail_get(Oid relid, int64 kid, int64 *last);
+extern void fqs_tail_set(Oid relid, int64 kid, int64 last);
 
 extern void fqs_call_begin(FqsCall *c);
 extern void fqs_call_end(FqsCall *c);

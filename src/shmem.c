@@ -102,7 +102,8 @@ fqs_shmem_size(void)
 					add_size(add_size(hash_estimate_size(fqs_max_queues,
 														 sizeof(FqsDepth)),
 									  fqs_breaker_shmem_size()),
-							 fqs_scan_shmem_size()));
+							 add_size(fqs_scan_shmem_size(),
+									  fqs_tail_shmem_size())));
 }
 
 static void
@@ -156,6 +157,7 @@ fqs_shmem_startup(void)
 								   HASH_ELEM | HASH_BLOBS);
 	fqs_breaker_shmem_init(fqs_shared->breaker_lock);
 	fqs_scan_shmem_init(fqs_shared->scan_lock);
+	fqs_tail_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
