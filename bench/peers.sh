@@ -33,6 +33,12 @@
 #   pipe1_kbig  pipe1 with KBIG keys instead of KEYS
 #   depth       claim 1 + ack latency (avg, p99) at depth D, 4 clients, one
 #               enqueue per claim keeps the depth (DEPTHS)
+#   redox       the same in the Redox shape, for the peers with per-key
+#               order (preload_redox.sql): every key's head is unprocessed
+#               (fqs: delivered only in a day; naive_fifo: taken by a stuck
+#               worker) and D messages wait behind the heads (fqs: processed
+#               by the concurrent stage, so they pile up in the sequential
+#               one); series "<peer> redox"
 #
 # Modes:            N      KEYS  KBIG    T   DRAIN_CAP  DEPTHS
 #   (default)       100000 100   100000  10  20         1000 10000 100000
@@ -48,8 +54,6 @@
 # HELD_RATE (default 400) transactions/s, half enqueue, half claim + ack;
 # every 10 s the claim p99, the dead tuples and the peer's table sizes.
 # WORKLOADS=held bench/peers.sh --held runs only that (about 11 minutes a peer).
-# Not implemented yet (issue 8): the Redox-shaped depth ladder (processed
-# messages piling up behind unprocessed key heads).
 #
 # Raw output (pgbench logs, server log, node output) stays in
 # $FQSPEERS_BASE/runs/<stamp>/.  Defaults: FQSPEERS_BASE=/tmp/fqspeers,
@@ -95,9 +99,9 @@ DEPTH_CLIENTS=4
 PEERS=${PEERS:-"naive naive_fifo pgq pgmq fqs fqs_array pg-boss graphile-worker"}
 if [ "$MODE" = quick ]; then
   # no 64-client drain: 64 fresh backends spend a 2-second cap warming up
-  WORKLOADS=${WORKLOADS:-"enq1 enq100 drain1 drain10 drain1_c1 pipe1 pipe10 pipe1_kbig depth"}
+  WORKLOADS=${WORKLOADS:-"enq1 enq100 drain1 drain10 drain1_c1 pipe1 pipe10 pipe1_kbig depth redox"}
 else
-  WORKLOADS=${WORKLOADS:-"enq1 enq100 drain1 drain10 drain1_c1 drain1_c64 pipe1 pipe10 pipe1_kbig depth"}
+  WORKLOADS=${WORKLOADS:-"enq1 enq100 drain1 drain10 drain1_c1 drain1_c64 pipe1 pipe10 pipe1_kbig depth redox"}
 fi
 HELD_SECS=${HELD_SECS:-600}
 HELD_RATE=${HELD_RATE:-400}
@@ -406,11 +410,11 @@ latency() {
           i = int(NR * 0.99); if (i < 1) i = 1; printf "%d %.3f %.3f\n", NR, s / NR / 1000, v[i] / 1000 }'
 }
 
-depth_run() {   # depth_run <peer> <series> <D> <claim script> <remaining file>
-  local p=$1 s=$2 d=$3 sname=$4 rname=$5 db pre out lat after
+depth_run() {   # depth_run <peer> <series> <D> <claim script> <remaining file> [<preload file>]
+  local p=$1 s=$2 d=$3 sname=$4 rname=$5 preload=${6:-preload.sql} db pre out lat after
   db=$(conf "$p" DB)
-  pre=$RUN/$p.depth$d.$sname; out=$pre.out
-  psqlc -d "$db" -v q=depth -v n="$d" -v keys="$KEYS" -v batch=1 -f "$(peer_file "$p" preload.sql)" >"$pre.preload.log" 2>&1 ||
+  pre=$RUN/$p.depth$d.${preload%.sql}.$sname; out=$pre.out
+  psqlc -d "$db" -v q=depth -v n="$d" -v keys="$KEYS" -v batch=1 -f "$(peer_file "$p" "$preload")" >"$pre.preload.log" 2>&1 ||
     { rec "depth_$d" "$s" "error: preload failed, see $pre.preload.log"; return; }
   checkpoint "$db"
   pgb -d "$db" -c "$DEPTH_CLIENTS" -j 2 -T "$DEPTH_SECS" -D q=depth -D batch=1 -D keys="$KEYS" \
@@ -451,16 +455,20 @@ run_workload() {   # run_workload <workload> <peer>
   log "$w $p: $(tail -1 "$TSV" | cut -f3,4)"
 }
 
-depth_ladder() {
-  local d s p sname rname i=0 series=() order
+depth_ladder() {   # depth_ladder [redox]
+  local d s p sname rname i=0 series=() order preload=preload.sql tag="" w=depth
+  if [ "${1:-}" = redox ]; then preload=preload_redox.sql; tag=" redox"; w=redox; fi
   for p in $PEERS; do
-    if [ -n "${SKIP[$p]:-}" ]; then rec depth "$p" "${SKIP[$p]}"; continue; fi
-    if [ -n "$(na_reason "$p" depth)" ]; then rec depth "$p" "n/a: $(na_reason "$p" depth)"; continue; fi
-    peer_file "$p" claim_ack.sql >/dev/null && series+=("$p:$p:claim_ack.sql:remaining.sql")
+    if [ -n "${SKIP[$p]:-}" ]; then rec "$w" "$p" "${SKIP[$p]}"; continue; fi
+    if [ -n "$(na_reason "$p" depth)" ]; then rec "$w" "$p" "n/a: $(na_reason "$p" depth)"; continue; fi
+    if ! peer_file "$p" "$preload" >/dev/null; then
+      rec "$w" "$p" "n/a: no per-key order, so no key head to block (no $preload)"; continue
+    fi
+    peer_file "$p" claim_ack.sql >/dev/null && series+=("$p:$p$tag:claim_ack.sql:remaining.sql")
     if peer_file "$p" pipeline.sql >/dev/null; then
       rname=remaining.sql; peer_file "$p" remaining_pipeline.sql >/dev/null && rname=remaining_pipeline.sql
       if peer_file "$p" claim_ack.sql >/dev/null; then s="$p pipeline"; else s=$p; fi
-      series+=("$p:$s:pipeline.sql:$rname")
+      series+=("$p:$s$tag:pipeline.sql:$rname")
     fi
   done
   for d in $DEPTHS; do
@@ -469,7 +477,7 @@ depth_ladder() {
     i=$((i + 1))
     for s in "${order[@]}"; do
       IFS=: read -r p name sname rname <<<"$s"
-      depth_run "$p" "$name" "$d" "$sname" "$rname"
+      depth_run "$p" "$name" "$d" "$sname" "$rname" "$preload"
       log "depth $d $name: $(tail -1 "$TSV" | cut -f3,4)"
     done
   done
@@ -479,6 +487,7 @@ ceiling start
 i=0
 for w in $WORKLOADS; do
   if [ "$w" = depth ]; then depth_ladder; continue; fi
+  if [ "$w" = redox ]; then depth_ladder redox; continue; fi
   if [ "$w" = held ]; then
     for p in $HELD_PEERS; do
       if [ -n "${SKIP[$p]:-}" ]; then rec held "$p" "${SKIP[$p]}"

@@ -179,7 +179,11 @@ if depths:
     P("## Latency against depth\n")
     P(f"Claim 1 + ack cycle (two transactions), average / p99 in ms, at a preloaded depth D; "
       f"{param('DEPTH_CLIENTS', '4')} clients, each running an enqueue or a claim cycle at random 1:1, so the depth stays near D; "
-      "claims/s in brackets. `pipeline` series: the claim cycle is the per-key FIFO pipeline script.\n")
+      "claims/s in brackets. `pipeline` series: the claim cycle is the per-key FIFO pipeline script. "
+      "`redox` series: the Redox shape, every key's head unprocessed (fqs: delivered only in a day; "
+      "naive_fifo: taken by a stuck worker) and the D messages behind the heads (fqs: processed by the "
+      "concurrent stage, waiting for their heads in the sequential one; naive_fifo: waiting), so the "
+      "sequential claim (fqs) or the claim (naive_fifo) finds nothing to release.\n")
     P('| depth | ' + ' | '.join(series) + ' |')
     P('|---:|' + '---:|' * len(series))
     lat = {}
@@ -255,7 +259,8 @@ elif param('HELD_SECS', '600s').rstrip('s') != '600':
 if not depths or max(depths) < 10000000:
     P(f"- Depths beyond {max(depths):,}" if depths else "- The depth ladder", )
     lines[-1] += " (`--depth` adds 1e6 and 1e7; loading 1e7 messages per peer takes minutes each)."
-P("- The Redox-shaped depth (every key's head unprocessed, processed messages piling up behind it).")
+if not any(s.endswith(' redox') for s in series):
+    P("- The Redox-shaped depth (every key's head unprocessed, processed messages piling up behind it).")
 for w, label, commits, short in ROWS:
     if w not in R:
         why = (" (left out of `--quick`: 64 new backends would spend its 2-second cap warming up)"
@@ -263,6 +268,8 @@ for w, label, commits, short in ROWS:
         P(f"- {label.replace('KBIG', f'{int(kbig):,}' if kbig.isdigit() else kbig)}{why}.")
 for p, (v, d) in R.get('depth', {}).items():
     P(f"- Depth for {p}: {v}")
+for p, (v, d) in R.get('redox', {}).items():
+    P(f"- Redox-shaped depth for {p}: {v}")
 if meta.get('mode') == 'quick':
     P("- This is a `--quick` run: small preloads, 2-second runs and short time caps; the K row uses as many keys as "
       "messages (one message per key). Use the full run for figures to quote.")
