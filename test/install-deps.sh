@@ -17,3 +17,19 @@ if [ -n "$missing" ]; then
 	apt-get install -y -qq $missing >/dev/null
 fi
 # The Debian package may start a default cluster; fqs' tests never use it.
+
+# Node.js for examples/node (Debian's nodejs and npm, unless a node with its
+# own npm is there already), and the worker's npm packages from its lockfile.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "need root to install: nodejs npm" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq nodejs npm >/dev/null
+fi
+top=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$top/examples/node/node_modules/pg" ]; then
+	(cd "$top/examples/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -1,6 +1,6 @@
 # Copyright (c) 2026, fqs developers
 #
-# The example workers of examples/ (Python, C) against a real server.  For each
+# The example workers of examples/ (Python, C, Node.js) against a real server.  For each
 # language: two concurrent-stage workers and one sequential-stage worker
 # run a queue of 600 messages over 20 keys to the end, among them messages
 # that fail on their first attempt and slow ones that outlive their lease
@@ -55,7 +55,15 @@ my %workers = (
 	c => [
 		[ "$tmp/fqs_worker", '--stage', 'concurrent' ],
 		[ "$tmp/fqs_worker", '--stage', 'sequential' ],
+	],
+	node => [
+		[ 'node', "$examples/node/fqs_worker.js", '--stage', 'concurrent' ],
+		[ 'node', "$examples/node/fqs_worker.js", '--stage', 'sequential' ],
 	],);
+
+# the Node.js worker's packages come from its lockfile (test/install-deps.sh)
+ok(-d "$examples/node/node_modules/pg",
+	'examples/node has its npm packages (npm ci)');
 
 foreach my $lang (sort keys %workers)
 {
