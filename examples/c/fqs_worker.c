@@ -255,6 +255,19 @@ drop_held(const char *id)
 	pthread_mutex_unlock(&held_lock);
 }
 
+/* Hand a message back with fqs_fail: retried after --retry-after. */
+static void
+fail_message(PGconn *conn, const char *id, const char *receipt,
+			 const char *why)
+{
+	char	   *retry = fmt("%g", retry_after_s);
+	const char *v[4] = {id, receipt, why, retry};
+
+	PQclear(run(conn, "SELECT fqs_fail($1::bigint, $2::bigint, $3::text, "
+				"retry_after => $4::float8 * interval '1 second')", 4, v));
+	free(retry);
+}
+
 /* the stand-in translation; NULL when it fails */
 static char *
 translate(const char *payload, int attempt)
@@ -334,7 +347,6 @@ concurrent_stage(void)
 	char	   *nb = fmt("%d", batch);
 	char	   *lease = fmt("%g", lease_s);
 	char	   *wait = fmt("%g", wait_s);
-	char	   *retry = fmt("%g", retry_after_s);
 
 	if (pthread_create(&beat, NULL, heartbeat, NULL) != 0)
 		die(NULL, "pthread_create");
@@ -364,13 +376,9 @@ concurrent_stage(void)
 
 			if (result == NULL)
 			{
-				const char *w[4] = {id, receipt,
-				"translation failed on the first attempt", retry};
-
 				drop_held(id);
-				PQclear(run(conn, "SELECT fqs_fail($1::bigint, $2::bigint, $3::text, "
-							"retry_after => $4::float8 * interval '1 second')",
-							4, w));
+				fail_message(conn, id, receipt,
+							 "translation failed on the first attempt");
 				continue;
 			}
 			ids[nok] = id;
@@ -401,7 +409,6 @@ sequential_stage(void)
 	char	   *nb = fmt("%d", batch);
 	char	   *lease = fmt("%g", lease_s);
 	char	   *wait = fmt("%g", wait_s);
-	char	   *retry = fmt("%g", retry_after_s);
 	char	   *ident = PQescapeIdentifier(conn, sink, strlen(sink));
 	char	   *insert;
 
@@ -466,13 +473,9 @@ sequential_stage(void)
 			if (state[0])
 			{
 				/* nothing of the run was delivered: its head goes back */
-				const char *w[4] = {PQgetvalue(res, first, 0),
-					PQgetvalue(res, first, 1), "delivery failed", retry};
-
 				PQclear(run(conn, "ROLLBACK", 0, NULL));
-				PQclear(run(conn, "SELECT fqs_fail($1::bigint, $2::bigint, $3::text, "
-							"retry_after => $4::float8 * interval '1 second')",
-							4, w));
+				fail_message(conn, PQgetvalue(res, first, 0),
+							 PQgetvalue(res, first, 1), "delivery failed");
 			}
 			first = last + 1;
 		}

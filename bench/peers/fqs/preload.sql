@@ -3,10 +3,5 @@
 SET synchronous_commit = off;
 SELECT fqs_drop_queue(queue, force => true) FROM fqs_queues;   -- every queue of earlier runs
 SELECT fqs_create_queue(:'q', max_ready => 0);
-SELECT count(*) FROM (
-  SELECT fqs_enqueue_batch(:'q',
-           array_agg('{"k": ' || (g % :keys) || ', "seq": ' || g || ', "data": "' || repeat('x', 160) || '"}' ORDER BY g),
-           array_agg('k' || (g % :keys) ORDER BY g))
-    FROM generate_series(1, :n) g
-   GROUP BY (g - 1) / 10000) s;
+\ir preload_bulk.sql
 VACUUM ANALYZE;

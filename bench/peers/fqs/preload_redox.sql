@@ -7,12 +7,7 @@ SELECT fqs_drop_queue(queue, force => true) FROM fqs_queues;   -- every queue of
 SELECT fqs_create_queue(:'q', max_ready => 0);
 SELECT count(fqs_enqueue(:'q', 'head', 'k' || k, deliver_at => now() + interval '1 day'))
   FROM generate_series(0, :keys - 1) k;
-SELECT count(*) FROM (
-  SELECT fqs_enqueue_batch(:'q',
-           array_agg('{"k": ' || (g % :keys) || ', "seq": ' || g || ', "data": "' || repeat('x', 160) || '"}' ORDER BY g),
-           array_agg('k' || (g % :keys) ORDER BY g))
-    FROM generate_series(1, :n) g
-   GROUP BY (g - 1) / 10000) s;
+\ir preload_bulk.sql
 -- claim and commit everything that is ready, 10,000 per statement
 SELECT format('SELECT count(*) FROM (SELECT fqs_commit(array_agg(id), array_agg(receipt)) '
               'FROM fqs_claim(%L, 10000) HAVING count(*) > 0) s', :'q')
