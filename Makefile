@@ -7,7 +7,7 @@
 
 EXTENSION = fqs
 MODULE_big = fqs
-OBJS = src/fqs.o src/util.o src/shmem.o src/enqueue.o src/claim.o src/sequential.o src/admin.o src/worker.o src/acl.o src/breaker.o src/scan.o src/tail.o
+OBJS = src/fqs.o src/util.o src/shmem.o src/enqueue.o src/claim.o src/sequential.o src/admin.o src/worker.o src/acl.o src/breaker.o src/scan.o src/tail.o src/metrics.o
 PGFILEDESC = "fqs - ordered two-stage message queue"
 
 DATA = $(wildcard src/fqs--*.sql)
@@ -16,7 +16,7 @@ PG_CPPFLAGS = -Isrc
 # signatures) have parameters a given caller does not use.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
 
-REGRESS = setup api errors sequential admin views wait privileges rotate breaker failure hostile arrays
+REGRESS = setup api errors sequential admin views wait privileges rotate breaker failure hostile arrays metrics upgrade
 REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
 # The isolation specs run at READ COMMITTED, the default; with
 # FQS_ISO_LEVEL=rr or FQS_ISO_LEVEL=ser, test/isolation/<level>.conf sets

@@ -153,7 +153,7 @@ fqs_create_queue(PG_FUNCTION_ARGS)
 		"        COALESCE($4, 5), COALESCE($5, 0), $6, "
 		"        CASE WHEN $7 > 0 THEN $7 END, "
 		"        COALESCE($8, interval '30 seconds')) "
-		"ON CONFLICT (name) DO NOTHING",
+		"ON CONFLICT (name) DO NOTHING RETURNING qid",
 		8, {TEXTOID, INT4OID, INTERVALOID, INT4OID, INT4OID, INT4OID,
 		INT4OID, INTERVALOID}, NULL
 	};
@@ -177,6 +177,8 @@ fqs_create_queue(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("queue \"%s\" already exists", name)));
+	/* a queue id seen before belonged to a dropped extension's queue */
+	fqs_metrics_forget(fqs_getint32(0, 1));
 	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
@@ -309,6 +311,7 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 	fqs_exec(&drop, v, NULL, 0);
 	fqs_breaker_forget(DatumGetInt32(v[0]));
 	fqs_scan_forget(DatumGetInt32(v[0]));
+	fqs_metrics_forget(DatumGetInt32(v[0]));
 	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }

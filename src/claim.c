@@ -82,6 +82,8 @@ requeue_done(int32 qid, int stage, int n, int64 expired)
 {
 	/* every expired lease is a failure, whether it went back or died */
 	fqs_breaker_event(qid, stage, false, expired);
+	fqs_metric_add(qid, FQS_M_EXPIRED, expired);
+	fqs_metric_add(qid, FQS_M_DEAD, expired - n);
 	if (n > 0)
 	{
 		fqs_wake_at_commit(qid, stage);
@@ -407,6 +409,8 @@ claim_stage(FqsQueue *q, int stage, int32 n, Interval *lease, bool waiting,
 		return 0;
 	rows = claim_admitted_fn(q, n, lease, waiting, rsinfo);
 	fqs_breaker_probe_done(q->qid, probe, rows);
+	fqs_metric_add(q->qid, stage == FQS_STAGE_CONCURRENT ?
+				   FQS_M_CLAIMED : FQS_M_RELEASED, rows);
 	return rows;
 }
 
@@ -692,6 +696,7 @@ commit_one(int64 id, int64 receipt, text *result)
 	fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
 	fqs_scan_touched(qid);
 	fqs_breaker_event(qid, FQS_STAGE_CONCURRENT, true, 1);
+	fqs_metric_add(qid, FQS_M_COMMITTED, 1);
 	fqs_mark_processed(fqs_getint32(0, 1), fqs_getint64(0, 2),
 					   fqs_getint64(0, 3), id, qid,
 					   fqs_getint32(0, 5),
@@ -795,11 +800,13 @@ fail_one(int64 id, int64 receipt, Datum err, Interval *after)
 		fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
 		fqs_scan_touched(qid);
 		fqs_breaker_event(qid, FQS_STAGE_CONCURRENT, false, 1);
+		fqs_metric_add(qid, FQS_M_FAILED, 1);
 
 		if (attempt >= max_attempts)
 		{
 			v[1] = err;
 			fqs_exec(&kill, v, NULL, 0);
+			fqs_metric_add(qid, FQS_M_DEAD, 1);
 			outcome = "dead";
 		}
 		else

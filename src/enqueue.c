@@ -377,6 +377,7 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 											  TYPALIGN_INT));
 	v[8] = deliver_at;
 	nulls[8] = has_deliver_at ? ' ' : 'n';
+	fqs_metric_add(q->qid, FQS_M_ENQUEUED, n);
 	if (enq_to_pen(q, n))
 	{
 		fqs_exec(&insert_pen, v, nulls, 0);	/* the mover lets them out */

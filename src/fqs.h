@@ -116,6 +116,7 @@ typedef struct FqsShared
 	LWLock	   *depth_lock;		/* protects the depth hash's entries set */
 	LWLock	   *breaker_lock;	/* protects the breaker hash's entries set */
 	LWLock	   *scan_lock;		/* protects the scan hash's entries set */
+	LWLock	   *metrics_lock;	/* protects the metrics hash's entries set */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	FqsWakeSlot wake[FQS_WAKE_SLOTS];
@@ -260,6 +261,26 @@ extern Size fqs_tail_shmem_size(void);
 extern void fqs_tail_shmem_init(void);
 extern bool fqs_tail_get(Oid relid, int64 kid, int64 *last);
 extern void fqs_tail_set(Oid relid, int64 kid, int64 last);
+
+/* metrics.c: what is counted per queue (totals since start) */
+typedef enum FqsMetric
+{
+	FQS_M_ENQUEUED,				/* messages stored by enqueues */
+	FQS_M_CLAIMED,				/* concurrent-stage deliveries */
+	FQS_M_COMMITTED,			/* concurrent-stage successes */
+	FQS_M_RELEASED,				/* sequential-stage deliveries */
+	FQS_M_COMPLETED,			/* messages done (completed or skipped) */
+	FQS_M_FAILED,				/* fqs_fail calls, either stage */
+	FQS_M_EXPIRED,				/* leases that ran out, either stage */
+	FQS_M_DEAD,					/* messages moved to the dead letters */
+	FQS_M_N
+} FqsMetric;
+
+extern Size fqs_metrics_shmem_size(void);
+extern void fqs_metrics_shmem_init(LWLock *lock);
+extern void fqs_metric_add(int32 qid, FqsMetric m, int64 n);
+extern void fqs_metric_latency(int32 qid, TimestampTz enqueued_at);
+extern void fqs_metrics_forget(int32 qid);
 
 extern void fqs_call_begin(FqsCall *c);
 extern void fqs_call_end(FqsCall *c);

@@ -121,6 +121,7 @@ seq_finish(int64 kid, int32 qid, int64 seq, int64 id, int32 gen,
 		v[5] = skip_reason ? PointerGetDatum(skip_reason) : (Datum) 0;
 		nulls[5] = skip_reason ? ' ' : 'n';
 		fqs_exec(&done, v, nulls, 0);
+		fqs_metric_add(qid, FQS_M_COMPLETED, 1);
 
 		v[0] = Int64GetDatum(kid);
 		v[1] = Int64GetDatum(seq + 1);
@@ -619,6 +620,8 @@ typedef struct SeqHold
 	int32		max_attempts;
 	int64		seq;			/* of the message named by the caller */
 	int32		gen;
+	bool		has_enqueued_at;
+	TimestampTz enqueued_at;	/* of that message (for its latency) */
 } SeqHold;
 
 /*
@@ -649,9 +652,14 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 		1, {INT8OID}, NULL
 	};
 	static FqsPlan msg = {
-		"SELECT seq, gen FROM fqs.processed WHERE id = $1 AND kid = $2",
+		"SELECT p.seq, p.gen, "
+		"       (SELECT m.enqueued_at FROM fqs.message m "
+		"         WHERE m.kid = p.kid AND m.seq = p.seq AND m.gen = p.gen) "
+		"  FROM fqs.processed p WHERE p.id = $1 AND p.kid = $2",
 		2, {INT8OID, INT8OID}, NULL
 	};
+	bool		isnull;
+	Datum		enq;
 	Datum		v[2];
 
 	v[0] = Int64GetDatum(receipt);
@@ -674,6 +682,9 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 		return false;
 	h->seq = fqs_getint64(0, 1);
 	h->gen = fqs_getint32(0, 2);
+	enq = fqs_getdatum(0, 3, &isnull);
+	h->has_enqueued_at = !isnull;
+	h->enqueued_at = isnull ? 0 : DatumGetTimestampTz(enq);
 	if (h->seq <= h->head || h->seq > h->hold_upto)
 		return false;
 	if (h->seq != h->head + 1)
@@ -746,6 +757,8 @@ complete_one(int64 id, int64 receipt)
 	fqs_breaker_event(h.qid, FQS_STAGE_SEQUENTIAL, true, 1);
 	new_head = seq_finish(h.kid, h.qid, h.seq, id, h.gen, NULL, &next_ready);
 	seq_after_advance(&h, new_head, next_ready);
+	if (h.has_enqueued_at)
+		fqs_metric_latency(h.qid, h.enqueued_at);
 }
 
 /*
@@ -826,9 +839,11 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 		return false;
 	fqs_check_right(h.qid, FQS_RIGHT_CONSUME, NULL);
 	fqs_breaker_event(h.qid, FQS_STAGE_SEQUENTIAL, false, 1);
+	fqs_metric_add(h.qid, FQS_M_FAILED, 1);
 	v[0] = Int64GetDatum(h.kid);
 	if (h.head_attempts >= h.max_attempts)
 	{
+		fqs_metric_add(h.qid, FQS_M_DEAD, 1);
 		v[1] = Int64GetDatum(id);
 		v[2] = Int64GetDatum(h.seq);
 		v[3] = Int32GetDatum(h.gen);

@@ -102,8 +102,9 @@ fqs_shmem_size(void)
 					add_size(add_size(hash_estimate_size(fqs_max_queues,
 														 sizeof(FqsDepth)),
 									  fqs_breaker_shmem_size()),
-							 add_size(fqs_scan_shmem_size(),
-									  fqs_tail_shmem_size())));
+							 add_size(add_size(fqs_scan_shmem_size(),
+											   fqs_tail_shmem_size()),
+									  fqs_metrics_shmem_size())));
 }
 
 static void
@@ -112,7 +113,7 @@ fqs_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(fqs_shmem_size());
-	RequestNamedLWLockTranche("fqs", 4);
+	RequestNamedLWLockTranche("fqs", 5);
 }
 
 static void
@@ -140,6 +141,7 @@ fqs_shmem_startup(void)
 		fqs_shared->depth_lock = &(GetNamedLWLockTranche("fqs"))[1].lock;
 		fqs_shared->breaker_lock = &(GetNamedLWLockTranche("fqs"))[2].lock;
 		fqs_shared->scan_lock = &(GetNamedLWLockTranche("fqs"))[3].lock;
+		fqs_shared->metrics_lock = &(GetNamedLWLockTranche("fqs"))[4].lock;
 		fqs_shared->nslots = fqs_max_databases;
 		for (i = 0; i < FQS_WAKE_SLOTS; i++)
 		{
@@ -158,6 +160,7 @@ fqs_shmem_startup(void)
 	fqs_breaker_shmem_init(fqs_shared->breaker_lock);
 	fqs_scan_shmem_init(fqs_shared->scan_lock);
 	fqs_tail_shmem_init();
+	fqs_metrics_shmem_init(fqs_shared->metrics_lock);
 	LWLockRelease(AddinShmemInitLock);
 }
 
