@@ -2,7 +2,10 @@
 # Install the Debian packages fqs needs to build, test and demo.
 # Idempotent; needs root (apt-get).
 set -euo pipefail
-pkgs="postgresql-15 postgresql-server-dev-15 postgresql-client-15 libipc-run-perl make gcc python3-psycopg python3-prometheus-client"
+# default-jdk-headless and libpostgresql-jdbc-java: examples/java (javac, and
+# the JDBC driver at /usr/share/java/postgresql.jar); python3-prometheus-client:
+# TAP 016 parses fqs_metrics() with it
+pkgs="postgresql-15 postgresql-server-dev-15 postgresql-client-15 libipc-run-perl make gcc python3-psycopg python3-prometheus-client default-jdk-headless libpostgresql-jdbc-java"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

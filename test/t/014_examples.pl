@@ -1,10 +1,11 @@
 # Copyright (c) 2026, fqs developers
 #
-# The example workers of examples/ (Python, C, Node.js) against a real server.  For each
-# language: two concurrent-stage workers and one sequential-stage worker
-# run a queue of 600 messages over 20 keys to the end, among them messages
-# that fail on their first attempt and slow ones that outlive their lease
-# unless the heartbeat extends it.  Then SIGTERM, and the checks:
+# The example workers of examples/ (Python, C, Node.js, Java) against a real
+# server.  For each language: two concurrent-stage workers and one
+# sequential-stage worker run a queue of 600 messages over 20 keys to the
+# end, among them messages that fail on their first attempt and slow ones
+# that outlive their lease unless the heartbeat extends it.  Then SIGTERM,
+# and the checks:
 #
 #  - every worker exits with status 0 and nothing on stderr but the
 #    expected;
@@ -26,7 +27,12 @@ use FqsTest;
 my $MESSAGES = 600;
 my $KEYS     = 20;
 
-my $node = preloaded_node('examples');
+# Every worker gets the same libpq connection string, whose host is the
+# node's Unix-socket directory.  JDBC reaches a server over TCP only: the
+# Java worker takes a socket directory as 127.0.0.1 with the same port, so
+# the node listens there too (initdb's pg_hba.conf trusts 127.0.0.1/32, and
+# the port was chosen free on 127.0.0.1).
+my $node = preloaded_node('examples', "listen_addresses = '127.0.0.1'\n");
 my $connstr = $node->connstr('postgres');
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $examples = "$FindBin::RealBin/../../examples";
@@ -46,6 +52,19 @@ my $built = IPC::Run::run(
 	'>', \$cc_out, '2>', \$cc_err);
 ok($built, 'the C worker builds without warnings') or diag($cc_err);
 
+# and so is the Java worker (Debian's default-jdk-headless and
+# libpostgresql-jdbc-java)
+my $jdbc = '/usr/share/java/postgresql.jar';
+my ($javac_out, $javac_err) = ('', '');
+my $jbuilt = IPC::Run::run(
+	[
+		'javac', '-Xlint:all', '-Werror', '-cp', $jdbc, '-d', "$tmp/java",
+		"$examples/java/FqsWorker.java"
+	],
+	'>', \$javac_out, '2>', \$javac_err);
+ok($jbuilt, 'the Java worker builds without warnings')
+  or diag($javac_out . $javac_err);
+
 # name => [command for the concurrent stage, for the sequential stage]
 my %workers = (
 	python => [
@@ -59,6 +78,10 @@ my %workers = (
 	node => [
 		[ 'node', "$examples/node/fqs_worker.js", '--stage', 'concurrent' ],
 		[ 'node', "$examples/node/fqs_worker.js", '--stage', 'sequential' ],
+	],
+	java => [
+		[ 'java', '-cp', "$tmp/java:$jdbc", 'FqsWorker', '--stage', 'concurrent' ],
+		[ 'java', '-cp', "$tmp/java:$jdbc", 'FqsWorker', '--stage', 'sequential' ],
 	],);
 
 # the Node.js worker's packages come from its lockfile (test/install-deps.sh)
