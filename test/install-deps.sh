@@ -6,6 +6,10 @@ set -euo pipefail
 # the JDBC driver at /usr/share/java/postgresql.jar); python3-prometheus-client:
 # TAP 016 parses fqs_metrics() with it
 pkgs="postgresql-15 postgresql-server-dev-15 postgresql-client-15 libipc-run-perl make gcc python3-psycopg python3-prometheus-client default-jdk-headless libpostgresql-jdbc-java"
+# building and testing the Debian package (test/package.sh): debhelper,
+# pg_buildext and its debhelper add-on (postgresql-server-dev-all), and
+# dpkg-buildpackage with the tools Debian assumes
+pkgs="$pkgs debhelper postgresql-server-dev-all dpkg-dev build-essential"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -107,6 +107,25 @@ passed=$((passed + p))
 failed=$((failed + f))
 echo "  $p passed, $f failed"
 
+echo "== META.json and the Debian package (test/package.sh)"
+# META.json against fqs.control and debian/changelog; as root also the .deb,
+# built from the tracked files, installed (in a mount namespace of its own),
+# the pg_regress suites against it, and its removal.  The system's fqs stays
+# the one make install put there above.  FQS_SKIP_PACKAGE=1 leaves out all
+# but the META.json checks.
+FQS_PACKAGE_LOGDIR="$logdir/package" bash "$top/test/package.sh" >"$logdir/package.log" 2>&1
+grep -vE '^[0-9]+ passed, [0-9]+ failed$' "$logdir/package.log" || true
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logdir/package.log" | tail -1)
+p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+if [ -z "$p" ] || [ -z "$f" ]; then
+	p=0
+	f=1
+fi
+passed=$((passed + p))
+failed=$((failed + f))
+echo "  $p passed, $f failed"
+
 echo "== assert-enabled PostgreSQL (test/cassert.sh)"
 # the regression and isolation suites and a stress, against PostgreSQL 15
 # built from the Debian source package with --enable-cassert (cached in
