@@ -40,7 +40,9 @@ const OPTIONS = {
   facilities: [3, 'sending facilities (1..4)'],
   'conns-per-facility': [2, 'MLLP connections per facility'],
   translators: [4, 'concurrent-stage workers'],
+  'translate-ms': [10, 'mean lookup time per message in the concurrent stage, ms (0..2x, at random)'],
   senders: [3, 'sequential-stage lanes per destination queue'],
+  'sink-ms': [2, 'mean time the sink takes per message, ms (0..2x, at random)'],
   'max-ready': [60, 'max_ready of the queues (the holding pen threshold)'],
   lease: [2, 'lease of a sequential claim, seconds'],
   'send-timeout': [3, 'seconds a sender waits for the destination'],
@@ -105,6 +107,15 @@ function pct(a, p) {
   const s = [...a].sort((x, y) => x - y);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
+// the most deliveries in any one second
+function peak(times) {
+  let best = 0;
+  for (let i = 0, j = 0; j < times.length; j++) {
+    while (times[j] - times[i] >= 1000) i++;
+    best = Math.max(best, j - i + 1);
+  }
+  return best;
+}
 const ms = (v) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)) : '-');
 const sec = (v) => (Number.isFinite(v) ? (v / 1000).toFixed(2) : '-');
 
@@ -137,7 +148,7 @@ async function main() {
     facilities: o.facilities, connsPerFacility: o['conns-per-facility'], resendRate: o['resend-rate'],
     badRate: o['bad-rate'], seed: o.seed, ackTimeout: 10000, runTag });
   const sink = new Sink({ dests: ['ehr', 'billing'], outageDest: 'ehr', outageAt: o['outage-at'], outage: o.outage,
-    mode: o['outage-mode'], lookup: (ctl) => feed.ledger.get(ctl) });
+    mode: o['outage-mode'], lookup: (ctl) => feed.ledger.get(ctl), workMs: o['sink-ms'] });
   const sinkPort = await sink.start();
   const pool = new Pool({ ...cfg, max: feed.conns.length, application_name: 'hl7 ingress' });
   const ingress = new Ingress({ pool, queues, noDedup: o.break === 'no-dedup' });
@@ -149,7 +160,7 @@ async function main() {
   const fatal = [];
   const guard = (name, p) => p.catch((e) => { fatal.push(`${name}: ${e.stack || e}`); console.error(`${name} died: ${e.message}`); });
   const translators = Array.from({ length: o.translators }, (_, i) =>
-    new Translator({ connect, queues, name: `translator ${i + 1}` }));
+    new Translator({ connect, queues, name: `translator ${i + 1}`, workMs: o['translate-ms'] }));
   const senders = [];
   for (const q of queues) {
     for (let i = 0; i < o.senders; i++) {
@@ -157,6 +168,8 @@ async function main() {
         lease: o.lease, timeout: o['send-timeout'], name: `sender ${q} ${i + 1}`, breakMode: o.break }));
     }
   }
+  const events = [];
+  for (const x of senders) x.onEvent = (text) => events.push(text);
   const running = [...translators, ...senders].map((x) => guard(x.name, x.run()));
 
   console.log(`== HL7 pipeline: ${o.patients} patients at ${o.facilities} facilities, ${o.rate} msg/s for ${o.duration} s` +
@@ -188,6 +201,9 @@ async function main() {
       console.log(`  ${t}s  -- the EHR ${ehrState === 'up' ? 'is back' : ehrState === 'fail' ? 'answers 503' : 'hangs'}`);
       lastState = ehrState;
     }
+    const shown = events.splice(0, 3);
+    for (const e of shown) console.log(`  ${t}s  ! ${e}`);
+    if (events.length) console.log(`  ${t}s  ! (and ${events.splice(0).length} more like these)`);
     for (const r of rows) {
       const wq = watch[r.queue];
       wq.maxPen = Math.max(wq.maxPen, Number(r.pen));
@@ -256,6 +272,26 @@ async function main() {
   await mon.end();
   await admin.end();
 
+  // commits of the concurrent stage that overtook an earlier message of
+  // the same patient: the sequential stage has to put them back in order
+  const overtook = Object.fromEntries(queues.map((q) => [q, 0]));
+  const commits = new Map();
+  for (const t of translators) {
+    for (const [q, key, seq, at] of t.committedAt) {
+      const k = `${q}\u0000${key}`;
+      if (!commits.has(k)) commits.set(k, []);
+      commits.get(k).push([seq, at, q]);
+    }
+  }
+  for (const list of commits.values()) {
+    list.sort((a, b) => a[0] - b[0]);
+    let latest = -Infinity;
+    for (const [, at, q] of list) {
+      if (at < latest) overtook[q]++;
+      latest = Math.max(latest, at);
+    }
+  }
+
   // -- the checks
   const checks = [];
   const check = (ok, what) => checks.push({ ok: !!ok, what });
@@ -289,7 +325,8 @@ async function main() {
       mismatches: st.mismatches.length,
       lagP50: pct(st.lags, 50), lagP99: pct(st.lags, 99), lagMax: pct(st.lags, 100),
       throughput: st.unique / Math.max(0.001, (st.last - feed.started) / 1000),
-      retried: st.laterAttempt, maxAttempt: st.maxAttempt, doneInFqs: doneInFqs[q],
+      peakPerSecond: peak(sink.log.filter((x) => x.dest === d).map((x) => x.at)),
+      overtook: overtook[q], retried: st.laterAttempt, maxAttempt: st.maxAttempt, doneInFqs: doneInFqs[q],
       fqs: fqsByQueue[q], watch: watch[q],
     };
     const p = per[q];
@@ -326,8 +363,10 @@ async function main() {
   for (const q of queues) {
     const p = per[q];
     console.log(`${q.padEnd(12)} delivered ${p.delivered}/${p.expected} to /${p.dest} (${p.throughput.toFixed(1)} msg/s),` +
-      ` lag p50 ${sec(p.lagP50)} s p99 ${sec(p.lagP99)} s max ${sec(p.lagMax)} s; reorders ${p.reorders},` +
-      ` duplicates ${p.duplicates}, missing ${p.missing}`);
+      ` peak ${p.peakPerSecond}/s; lag p50 ${sec(p.lagP50)} s p99 ${sec(p.lagP99)} s max ${sec(p.lagMax)} s;` +
+      ` reorders ${p.reorders},` +
+      ` duplicates ${p.duplicates}, missing ${p.missing}; ${p.overtook} translated before an earlier message of` +
+      ' their patient');
     console.log(`${''.padEnd(12)} send failures ${p.fails} (503s ${p.http503}, sender timeouts ${p.senderTimeouts}),` +
       ` late fails refused after lease expiry ${p.failRefused}, completes refused ${p.completeRefused};` +
       ` ${p.retried} messages delivered on a later attempt (at most attempt ${p.maxAttempt});` +

@@ -28,6 +28,7 @@ class Sender {
     this.name = name || `sender ${queue}`;
     this.breakMode = breakMode || null;  // fault injection, for the test that the checks bite
     this.stop = false;
+    this.onEvent = () => {};  // what went wrong, for the running log
     this.agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
     this.dbChain = Promise.resolve();
     this.stats = { claimed: 0, delivered: 0, completed: 0, failed: 0, retry: 0, dead: 0,
@@ -99,9 +100,12 @@ class Sender {
           [m.id, m.receipt, `${this.url.pathname}: ${err}`]);
         this.stats.failed++;
         this.stats[rows[0].outcome]++;
+        this.onEvent(`${this.queue} ${m.fifo_key} seq ${m.seq} attempt ${m.attempt}: ${err}; fqs_fail -> ${rows[0].outcome}`);
       } catch (e) {
         if (e.code !== '55000') throw e;
         this.stats.failRefused++;  // the lease had run out: the key went on without us
+        this.onEvent(`${this.queue} ${m.fifo_key} seq ${m.seq} attempt ${m.attempt}: ${err}; the ${this.lease} s` +
+          ' lease ran out meanwhile, the reaper gave the patient back and refused this late fqs_fail (55000)');
       }
       return;  // the rest of the run went back with its head
     }
@@ -115,6 +119,8 @@ class Sender {
     } catch (e) {
       if (e.code !== '55000') throw e;
       this.stats.completeRefused++;  // delivered, but the lease ran out first
+      this.onEvent(`${this.queue} ${m.fifo_key} seq ${m.seq}: delivered, but fqs_complete refused (lease ran out):` +
+        ' it will be delivered again');
       return false;
     }
   }

@@ -4,6 +4,9 @@
 // skipped seq is a reorder), a message id seen before is a duplicate, and
 // the Bundle must say what the feed wrote (family name and note, unescaped).
 //
+// Each request takes the sink a random 0..2x --sink-ms, so a sender that
+// has two messages of a patient in flight at once is caught reordering.
+//
 // The outage: for `outage` seconds from `outageAt` the EHR destination is
 // down, first answering 503 and then (the second half) hanging: it reads
 // the request and never answers, so the sender's timeout and the lease run
@@ -14,7 +17,10 @@
 const http = require('node:http');
 
 class Sink {
-  constructor({ dests, outageDest, outageAt = 0, outage = 0, mode = 'both', lookup, t0 }) {
+  constructor({ dests, outageDest, outageAt = 0, outage = 0, mode = 'both', lookup, t0, workMs = 0 }) {
+    // a real destination takes its time, and not always the same: requests
+    // that overlap may finish in any order (0..2x workMs, at random)
+    this.workMs = workMs;
     this.dests = new Map(dests.map((d) => [d, {
       count: 0, unique: 0, duplicates: [], reorders: [], mismatches: [], keys: new Map(), ids: new Set(),
       lags: [], first: null, last: null, refused: 0, hung: 0, laterAttempt: 0, maxAttempt: 0,
@@ -54,7 +60,7 @@ class Sink {
     const st = this.dests.get(dest);
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', () => setTimeout(() => {
       if (!st || req.method !== 'POST') { res.writeHead(404).end(); return; }
       const state = this.state(dest);
       if (state === 'fail') {
@@ -78,7 +84,7 @@ class Sink {
       this.receive(dest, st, req.headers, body);
       res.writeHead(200, { 'content-type': 'application/fhir+json' })
         .end('{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational"}]}');
-    });
+    }, Math.random() * 2 * this.workMs));
   }
 
   receive(dest, st, h, bundle) {

@@ -10,7 +10,9 @@
 const { adtToFhir } = require('./hl7');
 
 class Translator {
-  constructor({ connect, queues, batch = 20, lease = 10, wait = 1, name = 'translator' }) {
+  constructor({ connect, queues, batch = 20, lease = 10, wait = 1, name = 'translator', workMs = 0 }) {
+    this.workMs = workMs;  // lookups a real translator waits for (MPI, terminology): 0..2x this, at random
+    this.committedAt = []; // [queue, key, seq, ms]: to count commits that overtook an earlier seq
     this.connect = connect;
     this.queues = queues;
     this.batch = batch;
@@ -27,26 +29,41 @@ class Translator {
     try {
       while (!this.stop) {
         const { rows } = await db.query(
-          'SELECT id, receipt, payload, attempt FROM fqs_claim_any($1::text[], $2::int, ' +
+          'SELECT id, receipt, fifo_key, seq, payload, headers, attempt FROM fqs_claim_any($1::text[], $2::int, ' +
           "lease => $3::float8 * interval '1 second', wait => $4::float8 * interval '1 second')",
           [this.queues, this.batch, this.lease, this.wait]);
         if (rows.length === 0) continue;
         this.stats.claimed += rows.length;
-        const ok = { ids: [], receipts: [], results: [] };
-        for (const r of rows) {
+        // the batch's messages are worked on at the same time
+        const done = await Promise.all(rows.map(async (r) => {
           try {
             const bundle = adtToFhir(r.payload);
-            ok.ids.push(r.id);
-            ok.receipts.push(r.receipt);
-            ok.results.push(JSON.stringify(bundle));
+            if (this.workMs) await new Promise((res) => setTimeout(res, Math.random() * 2 * this.workMs));
+            return { r, result: JSON.stringify(bundle) };
           } catch (e) {
+            return { r, error: e };
+          }
+        }));
+        const ok = { ids: [], receipts: [], results: [] };
+        for (const { r, result, error } of done) {
+          if (error) {
             this.stats.failed++;
             await db.query(
               "SELECT fqs_fail($1::bigint, $2::bigint, $3, retry_after => interval '1 second')",
-              [r.id, r.receipt, `translation: ${e.message}`]);
+              [r.id, r.receipt, `translation: ${error.message}`]);
+            continue;
+          }
+          ok.ids.push(r.id);
+          ok.receipts.push(r.receipt);
+          ok.results.push(result);
+        }
+        if (ok.ids.length) {
+          await this.commit(db, ok);
+          const now = Date.now();
+          for (const { r, error } of done) {
+            if (!error) this.committedAt.push([r.headers?.dest, r.fifo_key, Number(r.seq), now]);
           }
         }
-        if (ok.ids.length) await this.commit(db, ok);
       }
     } finally {
       await db.end();
