@@ -19,6 +19,9 @@
 #    pen filled; the billing queue never failed;
 #  - fqs_queues: both queues done, nothing dead, the pen empty.
 #
+# First, examples/hl7/test_hl7.js (node --test) tries the HL7 parser on
+# messages the feed never writes.
+#
 # Then the same checks against deliberately broken pipelines (--break: a
 # sender that completes before the destination has the message, one that
 # swaps two messages, an ingress without dedup): each must be caught.
@@ -37,6 +40,13 @@ my $hl7 = "$FindBin::RealBin/../../examples/hl7";
 ok(-d "$hl7/node_modules/\@medplum/hl7" && -d "$hl7/node_modules/pg",
 	'examples/hl7 has its npm packages (npm ci)')
   or BAIL_OUT('run npm ci in examples/hl7 (test/install-deps.sh does)');
+
+# the parser on what the feed never writes (other delimiters, hex escapes)
+my ($unit_out, $unit_err) = ('', '');
+ok(IPC::Run::run([ 'node', '--test', "$hl7/test_hl7.js" ], '<', \undef,
+		'>', \$unit_out, '2>', \$unit_err),
+	'examples/hl7/test_hl7.js passes (node --test)')
+  or diag($unit_out . $unit_err);
 
 my $node = preloaded_node('hl7');
 my $connstr = $node->connstr('postgres');
