@@ -122,7 +122,14 @@ const sec = (v) => (Number.isFinite(v) ? (v / 1000).toFixed(2) : '-');
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const cfg = pgConfig(o.dsn);
-  const connect = () => new Client({ ...cfg, application_name: 'hl7 pipeline' });
+  const fatal = [];
+  // a connection lost while idle is an 'error' event, not a rejected query
+  const lost = (e) => { fatal.push(`connection lost: ${e.message}`); console.error(`connection lost: ${e.message}`); };
+  const connect = () => {
+    const c = new Client({ ...cfg, application_name: 'hl7 pipeline' });
+    c.on('error', lost);
+    return c;
+  };
   const qEhr = `${o['queue-prefix']}ehr`;
   const qBilling = `${o['queue-prefix']}billing`;
   const queues = [qEhr, qBilling];
@@ -151,13 +158,13 @@ async function main() {
     mode: o['outage-mode'], lookup: (ctl) => feed.ledger.get(ctl), workMs: o['sink-ms'] });
   const sinkPort = await sink.start();
   const pool = new Pool({ ...cfg, max: feed.conns.length, application_name: 'hl7 ingress' });
+  pool.on('error', lost);
   const ingress = new Ingress({ pool, queues, noDedup: o.break === 'no-dedup' });
   feed.opts.port = await ingress.start();
   // the ingress's connections are opened before the first message
   const warm = await Promise.all(Array.from({ length: feed.conns.length }, () => pool.connect()));
   warm.forEach((c) => c.release());
 
-  const fatal = [];
   const guard = (name, p) => p.catch((e) => { fatal.push(`${name}: ${e.stack || e}`); console.error(`${name} died: ${e.message}`); });
   const translators = Array.from({ length: o.translators }, (_, i) =>
     new Translator({ connect, queues, name: `translator ${i + 1}`, workMs: o['translate-ms'] }));
