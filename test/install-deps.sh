@@ -25,8 +25,9 @@ if [ -n "$missing" ]; then
 fi
 # The Debian package may start a default cluster; fqs' tests never use it.
 
-# Node.js for examples/node (Debian's nodejs and npm, unless a node with its
-# own npm is there already), and the worker's npm packages from its lockfile.
+# Node.js for examples/node and examples/hl7 (Debian's nodejs and npm, unless
+# a node with its own npm is there already), and each one's npm packages from
+# its lockfile.  examples/hl7 (@medplum/hl7) wants Node.js 20.19 or later.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "need root to install: nodejs npm" >&2
@@ -37,6 +38,9 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	apt-get install -y -qq nodejs npm >/dev/null
 fi
 top=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -d "$top/examples/node/node_modules/pg" ]; then
-	(cd "$top/examples/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+for ex in node/pg hl7/@medplum/hl7; do
+	dir=$top/examples/${ex%%/*}
+	if [ ! -d "$dir/node_modules/${ex#*/}" ]; then
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	fi
+done
