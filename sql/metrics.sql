@@ -67,7 +67,11 @@ SELECT backlog_seconds, completed_per_s FROM fqs_queues WHERE queue = 'met_idle'
 -- the Prometheus text: HELP and TYPE once per family, one line per queue
 SELECT line FROM regexp_split_to_table(fqs_metrics(), E'\n') line
  WHERE line LIKE '#%' OR line LIKE '%queue="met"%'
-   AND line NOT LIKE 'fqs_latency_seconds_bucket%';
+   AND line NOT LIKE 'fqs_latency_seconds_bucket%'
+   AND line NOT LIKE 'fqs_latency_seconds_sum%';
+SELECT split_part(line, ' ', 2)::float8 > 0 AS has_sum
+  FROM regexp_split_to_table(fqs_metrics(), E'\n') line
+ WHERE line LIKE 'fqs_latency_seconds_sum{queue="met"}%';
 SELECT line FROM regexp_split_to_table(fqs_metrics(), E'\n') line
  WHERE line ~ '^fqs_latency_seconds_bucket\{queue="met",le="(0.001|1.024|8388.608|\+Inf)"\}';
 -- buckets rise to the count

@@ -30,3 +30,21 @@ SELECT count(*) FROM fqs_message_status(-1);
 -- a paused queue shows as such
 SELECT fqs_pause('mon');
 SELECT paused FROM fqs_queues WHERE queue = 'mon';
+-- attempts are the deliveries of the stage a message is in: a processed
+-- head that the sequential stage has not delivered yet shows its
+-- concurrent-stage attempts, not the sequential stage's none
+SELECT fqs_create_queue('mon2');
+SELECT array_agg(i ORDER BY i) AS ids2
+  FROM fqs_enqueue_batch('mon2', ARRAY['h1', 'h2'], ARRAY['k', 'k']) i \gset
+CREATE TEMP TABLE c2 AS SELECT * FROM fqs_claim('mon2', 2);
+SELECT fqs_fail(id, receipt, 'once', retry_after => '0 s') FROM c2 WHERE payload = 'h1';
+SELECT fqs_commit(id, receipt) FROM fqs_claim('mon2', 1);
+SELECT s.seq, s.state, s.attempts FROM unnest(:'ids2'::bigint[]) i,
+       fqs_message_status(i) s ORDER BY s.seq;
+-- once the sequential stage delivered it twice, its attempts are those
+SELECT fqs_fail(id, receipt, 'sink down', retry_after => '0 s')
+  FROM fqs_claim_sequential('mon2', 1);
+SELECT count(*) FROM fqs_claim_sequential('mon2', 1);
+SELECT s.seq, s.state, s.attempts FROM unnest(:'ids2'::bigint[]) i,
+       fqs_message_status(i) s ORDER BY s.seq;
+SELECT fqs_drop_queue('mon2', force => true);

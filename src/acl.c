@@ -448,6 +448,7 @@ fqs_message_status(PG_FUNCTION_ARGS)
 		"       END, "
 		"       COALESCE(d.attempts, "
 		"                CASE WHEN rl.kid IS NOT NULL AND m.seq = h.head_seq + 1 "
+		"                      AND rl.head_attempts > 0 "
 		"                     THEN rl.head_attempts END, "
 		"                r.attempt, p.attempts, 0), "
 		"       m.enqueued_at, COALESCE(r.claimed_at, p.claimed_at), "
