@@ -70,7 +70,8 @@ SELECT q.name AS queue,
 	   mt.latency_p50,
 	   mt.latency_p90,
 	   mt.latency_p99,
-	   CASE WHEN k.unfinished - dd.dead <= 0 THEN 0::float8
+	   CASE WHEN mt.qid IS NULL THEN NULL
+			WHEN k.unfinished - dd.dead <= 0 THEN 0::float8
 			WHEN mt.completed_per_s > 0
 			THEN (k.unfinished - dd.dead) / mt.completed_per_s
 	   END AS backlog_seconds
