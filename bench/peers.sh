@@ -53,6 +53,9 @@
 # peer's database for HELD_SECS (default 600) while 4 clients offer
 # HELD_RATE (default 400) transactions/s, half enqueue, half claim + ack;
 # every 10 s the claim p99, the dead tuples and the peer's table sizes.
+# A HELD_PEERS entry "<peer>:pipeline" runs the peer's pipeline.sql in
+# place of claim + ack (both stages for fqs; the key-head claim for
+# naive_fifo), reported as "<peer> pipeline".
 # WORKLOADS=held bench/peers.sh --held runs only that (about 11 minutes a peer).
 #
 # Raw output (pgbench logs, server log, node output) stays in
@@ -295,12 +298,12 @@ pgbench_tps() { awk '/^tps = / { print $3; exit }' "$1"; }
 # enqueue, half claim 1 + ack.  Every 10 s: claim p99 and claims/s (from the
 # pgbench log, latency counted from the scheduled start), dead tuples and
 # total size of the peer's tables.
-held_run() {   # held_run <peer>
-  local p=$1 db pre holder sampler t
+held_run() {   # held_run <peer> [claim script] [label]
+  local p=$1 script=${2:-claim_ack.sql} label=${3:-$1} db pre holder sampler t
   db=$(conf "$p" DB)
-  pre=$RUN/$p.held
+  pre=$RUN/$p.$script.held
   psqlc -d "$db" -v q=held -v n=1000 -v keys="$KEYS" -v batch=1 -f "$(peer_file "$p" preload.sql)" >"$pre.preload.log" 2>&1 ||
-    { rec held "$p" "error: preload failed, see $pre.preload.log"; return; }
+    { rec held "$label" "error: preload failed, see $pre.preload.log"; return; }
   checkpoint "$db"
   PGAPPNAME=peers_holder psqlc -d "$db" -qAt \
     -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT txid_current()" -c "SELECT pg_sleep($HELD_SECS + 60)" -c "COMMIT" \
@@ -317,11 +320,11 @@ held_run() {   # held_run <peer>
     done ) >"$pre.samples" 2>/dev/null &
   sampler=$!
   pgb -d "$db" -c 4 -j 2 -T "$HELD_SECS" -R "$HELD_RATE" -D q=held -D batch=1 -D keys="$KEYS" \
-    -f "$(peer_file "$p" enqueue.sql)@1" -f "$(peer_file "$p" claim_ack.sql)@1" -l --log-prefix="$pre" >"$pre.out" 2>&1 || true
+    -f "$(peer_file "$p" enqueue.sql)@1" -f "$(peer_file "$p" "$script")@1" -l --log-prefix="$pre" >"$pre.out" 2>&1 || true
   kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
   q1 postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'peers_holder'" >/dev/null || true
   wait "$holder" 2>/dev/null || true
-  if grep -q 'ERROR' "$pre.out"; then rec held "$p" "error: $(grep -m1 ERROR "$pre.out" | cut -c1-120)"; return; fi
+  if grep -q 'ERROR' "$pre.out"; then rec held "$label" "error: $(grep -m1 ERROR "$pre.out" | cut -c1-120)"; return; fi
   # claims (script 1): seconds since the first claim, latency in us
   cat "$pre".[0-9]* 2>/dev/null | awk '$4 == 1 { print $5 "." sprintf("%06d", $6), $3 }' | sort -n |
     awk 'NR == 1 { t0 = $1 } { printf "%.3f %d\n", $1 - t0, $2 }' >"$pre.lat"
@@ -331,13 +334,13 @@ held_run() {   # held_run <peer>
       function flush() { if (n) { i = int(n * 0.99); if (i < 1) i = 1; printf "%d %d %.3f\n", cw, n, v[i] / 1000 } }
       NR == 1 || $1 != cw { flush(); cw = $1; n = 0 } { v[++n] = $2 } END { flush() }' >"$pre.windows"
   while read -r t n p99; do
-    rec held_w "$p" "$t" "$n $p99 $(awk -v t="$t" '$1 == t { print $2, $3, $4 }' "$pre.samples")"
+    rec held_w "$label" "$t" "$n $p99 $(awk -v t="$t" '$1 == t { print $2, $3, $4 }' "$pre.samples")"
   done <"$pre.windows"
   # p99 and claims/s over the first and the last 60 seconds
   local first last
   first=$(awk '$1 < 60 { print $2 }' "$pre.lat" | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.0f %.3f", NR / 60, (NR ? v[i] / 1000 : 0) }')
   last=$(awk -v s="$HELD_SECS" '$1 >= s - 60 { print $2 }' "$pre.lat" | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.0f %.3f", NR / 60, (NR ? v[i] / 1000 : 0) }')
-  rec held "$p" "${last%% *}" "$first $last $(head -1 "$pre.samples" | awk '{ print $2, $3 }') $(tail -1 "$pre.samples" | awk '{ print $2, $3, $4 }')"
+  rec held "$label" "${last%% *}" "$first $last $(head -1 "$pre.samples" | awk '{ print $2, $3 }') $(tail -1 "$pre.samples" | awk '{ print $2, $3, $4 }')"
 }
 
 ceiling() {   # ceiling <label>
@@ -489,10 +492,12 @@ for w in $WORKLOADS; do
   if [ "$w" = depth ]; then depth_ladder; continue; fi
   if [ "$w" = redox ]; then depth_ladder redox; continue; fi
   if [ "$w" = held ]; then
-    for p in $HELD_PEERS; do
-      if [ -n "${SKIP[$p]:-}" ]; then rec held "$p" "${SKIP[$p]}"
-      elif ! peer_file "$p" claim_ack.sql >/dev/null || is_node "$p"; then rec held "$p" "n/a: no pgbench claim script"
-      else held_run "$p"; log "held $p: $(tail -1 "$TSV" | cut -f3,4)"; fi
+    for hp in $HELD_PEERS; do
+      p=${hp%%:*}; script=claim_ack.sql; label=$p
+      if [ "$hp" != "$p" ]; then script=${hp#*:}.sql; label="$p ${hp#*:}"; fi
+      if [ -n "${SKIP[$p]:-}" ]; then rec held "$label" "${SKIP[$p]}"
+      elif ! peer_file "$p" "$script" >/dev/null || is_node "$p"; then rec held "$label" "n/a: no pgbench $script"
+      else held_run "$p" "$script" "$label"; log "held $label: $(tail -1 "$TSV" | cut -f3,4)"; fi
     done
     continue
   fi

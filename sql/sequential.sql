@@ -52,11 +52,12 @@ SELECT s.state, s.attempts FROM fqs_message_status(:m1) s;
 CREATE TEMP TABLE c7 AS SELECT * FROM fqs_claim('lq', 1);
 SELECT payload, attempt FROM c7;
 SELECT fqs_commit(id, receipt, 'done m1') FROM c7;
-CREATE TEMP TABLE s1 AS SELECT * FROM fqs_claim_sequential('lq', 5);
+CREATE TEMP TABLE s1 AS
+  SELECT * FROM fqs_claim_sequential('lq', 5, lease => '10 milliseconds');
 SELECT fifo_key, seq, payload FROM s1 ORDER BY seq;
 
 -- sequential lease expiry: the key is given out again, old receipt fenced
-UPDATE fqs.releasable SET lease_until = now() - interval '1 second';
+SELECT pg_sleep(0.05);
 CREATE TEMP TABLE s2 AS SELECT * FROM fqs_claim_sequential('lq', 5);
 SELECT fifo_key, seq, attempt FROM s2 ORDER BY seq;
 SELECT regress_err(format('SELECT fqs_complete(%s, %s)', id, receipt)) FROM s1 WHERE seq = 1;

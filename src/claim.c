@@ -56,23 +56,26 @@ static void requeue_done(int32 qid, int stage, int n, int64 expired);
 
 /*
  * Run a requeue statement of either stage: parameters (qid, max_attempts,
- * fqs.reaper_batch), one result row (leases put back, leases expired).
- * Returns the leases put back, whose waiting claimers are woken at commit.
+ * fqs.reaper_batch, leases from, leases before), one result row (leases
+ * put back, leases expired).  Returns the leases put back, whose waiting
+ * claimers are woken at commit; *expired receives the leases expired.
  */
 int
-fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts, int stage)
+fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts, int stage,
+				TimestampTz from, TimestampTz before, int64 *expired)
 {
-	Datum		v[3];
+	Datum		v[5];
 	int			n;
-	int64		expired;
 
 	v[0] = Int32GetDatum(qid);
 	v[1] = Int32GetDatum(max_attempts);
 	v[2] = Int32GetDatum(fqs_reaper_batch);
+	v[3] = TimestampTzGetDatum(from);
+	v[4] = TimestampTzGetDatum(before);
 	fqs_exec(plan, v, NULL, 0);
 	n = (int) fqs_getint64(0, 1);
-	expired = fqs_getint64(0, 2);
-	requeue_done(qid, stage, n, expired);
+	*expired = fqs_getint64(0, 2);
+	requeue_done(qid, stage, n, *expired);
 	return n;
 }
 

@@ -225,6 +225,8 @@ extern void fqs_breaker_forget(int32 qid);
 /* scan.c: where claim scans start (positions compare as (hi, lo)) */
 #define FQS_CURSOR_CLAIM	0	/* (-priority, id) in ready_claim */
 #define FQS_CURSOR_LEASE	1	/* (lease_until, 0) in ready_lease */
+#define FQS_CURSOR_SEQ_LEASE 2	/* (lease_until, 0) in releasable_lease */
+#define FQS_CURSORS			3
 
 typedef struct FqsPos
 {
@@ -254,6 +256,8 @@ extern void fqs_scan_added(int32 qid, int32 max_priority, int64 min_id,
 extern void fqs_scan_claimed(int32 qid, FqsPos first, TimestampTz lease_min);
 extern void fqs_scan_leased(int32 qid, TimestampTz lease_min);
 extern void fqs_scan_touched(int32 qid);
+extern void fqs_scan_seq_leased(int32 qid, TimestampTz lease_min);
+extern void fqs_scan_seq_touched(int32 qid, TimestampTz lease);
 extern void fqs_scan_reset(int32 qid);
 
 /* tail.c */
@@ -342,7 +346,8 @@ extern bool fqs_seq_fail(int64 id, int64 receipt, Datum err,
 extern bool fqs_seq_extend(int64 id, int64 receipt, Interval *lease);
 extern void fqs_seq_diagnose(int64 id, int64 receipt);
 extern int	fqs_requeue_run(FqsPlan *plan, int32 qid, int32 max_attempts,
-							int stage);
+							int stage, TimestampTz from, TimestampTz before,
+							int64 *expired);
 extern int	fqs_requeue_concurrent(int32 qid, int32 max_attempts,
 								   FqsPos *back);
 extern int	fqs_requeue_sequential(int32 qid, int32 max_attempts);

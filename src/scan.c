@@ -13,12 +13,16 @@
  * them, so every claim gets slower the longer the snapshot is held.  The
  * lease index (for expired leases) fills the same way.
  *
- * So each queue keeps two cursors here, lower bounds of where anything can
- * be found:
+ * So each queue keeps three cursors here, lower bounds of where anything
+ * can be found:
  *	claim	a position (-priority, id) in ready_claim's order; every row
  *			claimable now lies at or after it, or is delayed (visible_at in
  *			the future) with visible_at >= "due".
  *	lease	a time; every leased row has lease_until at or after it.
+ *	seq lease	the same for the sequential stage's key holds (fqs.releasable
+ *			and its releasable_lease index): each completed hold leaves an
+ *			entry there, and the look for expired holds came to step over
+ *			all of them on every sequential claim.
  * Scans add "position >= cursor" to their index condition, so the btree
  * descent lands past the dead band.
  *
@@ -30,7 +34,13 @@
  * lowers it to the rows it had locked; a committed claim or lease
  * extension lowers the lease cursor to its lease; a rolled-back statement
  * that had locked leased rows (commit, fail, extend, requeue) resets the
- * lease cursor.  Delayed rows lower "due" instead.
+ * lease cursor.  Delayed rows lower "due" instead.  The sequential stage's
+ * holds work alike: a committed hold or extension lowers the seq lease
+ * cursor to its lease, and so does a committed statement that locked a
+ * hold and left it held (a complete of part of a run), since a scan may
+ * have passed it while it was locked; any rolled-back statement that
+ * locked a held key (complete, fail, extend, requeue, or a hold or
+ * extension itself) resets the cursor.
  *
  * Raising happens after a scan, to the first row it found (or past
  * everything when it found none): rows before that were dead, or locked by
@@ -99,7 +109,7 @@ typedef struct ScanEntry
 	slock_t		mutex;
 	bool		frozen;			/* never raised again (two-phase commit) */
 	TimestampTz due;			/* see the file header */
-	ScanCursor	cur[2];			/* FQS_CURSOR_CLAIM, FQS_CURSOR_LEASE */
+	ScanCursor	cur[FQS_CURSORS];	/* FQS_CURSOR_CLAIM, _LEASE, _SEQ_LEASE */
 } ScanEntry;
 
 static HTAB *scan_hash = NULL;
@@ -112,6 +122,8 @@ typedef enum ScanEventKind
 	EV_CLAIMED,					/* rows claimed */
 	EV_LEASED,					/* leases extended */
 	EV_TOUCHED,					/* leased rows locked */
+	EV_SEQ_LEASED,				/* key holds made or extended */
+	EV_SEQ_TOUCHED,				/* held keys locked */
 	EV_RESET					/* anything: start over */
 } ScanEventKind;
 
@@ -195,7 +207,7 @@ entry_init(ScanEntry *e, Oid relid)
 	e->frozen = false;
 	/* delayed rows registered before the entry existed: look first */
 	e->due = DT_NOBEGIN;
-	for (c = 0; c < 2; c++)
+	for (c = 0; c < FQS_CURSORS; c++)
 	{
 		e->cur[c].at = pos_min;
 		e->cur[c].version = 0;
@@ -403,12 +415,14 @@ fqs_scan_forget(int32 qid)
  * Events, applied at the end of the transaction
  * --------------------------------------------------------------------- */
 
-/* Reset both cursors of e, and freeze them when asked (spinlock held). */
+/* Reset the cursors of e, and freeze them when asked (spinlock held). */
 static void
 entry_reset(ScanEntry *e, bool freeze)
 {
-	cursor_lower(e, FQS_CURSOR_CLAIM, pos_min, DT_NOEND);
-	cursor_lower(e, FQS_CURSOR_LEASE, pos_min, DT_NOEND);
+	int			c;
+
+	for (c = 0; c < FQS_CURSORS; c++)
+		cursor_lower(e, c, pos_min, DT_NOEND);
 	if (freeze)
 		e->frozen = true;
 }
@@ -461,6 +475,18 @@ apply_one(ScanEntry *e, ScanEvent *ev, ScanEnd end, TimestampTz now)
 			case EV_TOUCHED:
 				if (end != END_COMMIT)
 					cursor_lower(e, FQS_CURSOR_LEASE, pos_min, DT_NOEND);
+				break;
+			case EV_SEQ_LEASED:
+				/* t1: a lower bound of the holds' leases */
+				cursor_lower(e, FQS_CURSOR_SEQ_LEASE,
+							 end == END_COMMIT ? fqs_pos(ev->t1, 0) : pos_min,
+							 DT_NOEND);
+				break;
+			case EV_SEQ_TOUCHED:
+				/* t1: the lowest lease the locked holds may keep */
+				cursor_lower(e, FQS_CURSOR_SEQ_LEASE,
+							 end == END_COMMIT ? fqs_pos(ev->t1, 0) : pos_min,
+							 DT_NOEND);
 				break;
 			case EV_RESET:
 				entry_reset(e, false);
@@ -571,6 +597,12 @@ add_event(int32 qid, ScanEventKind kind, FqsPos pos, TimestampTz t1,
 		if (ev->level == level && ev->qid == qid && ev->kind == kind &&
 			(kind == EV_TOUCHED || kind == EV_RESET))
 			return;
+		if (ev->level == level && ev->qid == qid && ev->kind == kind &&
+			kind == EV_SEQ_TOUCHED)
+		{
+			ev->t1 = Min(ev->t1, t1);
+			return;
+		}
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	ev = palloc(sizeof(ScanEvent));
@@ -619,6 +651,28 @@ void
 fqs_scan_touched(int32 qid)
 {
 	add_event(qid, EV_TOUCHED, pos_min, 0, 0);
+}
+
+/*
+ * The current transaction holds keys of queue qid, or extends holds, with
+ * leases ending at lease_min or later.
+ */
+void
+fqs_scan_seq_leased(int32 qid, TimestampTz lease_min)
+{
+	add_event(qid, EV_SEQ_LEASED, pos_min, lease_min, 0);
+}
+
+/*
+ * The current transaction locked held keys of queue qid whose lease ends
+ * at "lease" (DT_NOEND: none of them stays held when it commits).  A hold
+ * that commits unchanged (a complete that finished part of the run) keeps
+ * a lease the cursor may have passed while it was locked.
+ */
+void
+fqs_scan_seq_touched(int32 qid, TimestampTz lease)
+{
+	add_event(qid, EV_SEQ_TOUCHED, pos_min, lease, 0);
 }
 
 /*

@@ -226,7 +226,7 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 		"WITH exp AS MATERIALIZED ("
 		"  SELECT kid FROM fqs.releasable "
 		"   WHERE qid = $1 AND lease_until IS NOT NULL "
-		"     AND lease_until < pg_catalog.clock_timestamp() "
+		"     AND lease_until >= $4 AND lease_until < $5 "
 		"   ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED), "
 		"gone AS ("
 		"  DELETE FROM fqs.releasable r "
@@ -254,7 +254,7 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 		"  RETURNING 1) "
 		"SELECT (SELECT pg_catalog.count(*) FROM back), "
 		"       (SELECT pg_catalog.count(*) FROM exp)",
-		3, {INT4OID, INT4OID, INT4OID}, NULL
+		5, {INT4OID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 	};
 	/*
 	 * The statement above reads fqs.processed; run it only when a hold has
@@ -264,17 +264,37 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 	static FqsPlan any = {
 		"SELECT EXISTS (SELECT 1 FROM fqs.releasable "
 		"                WHERE qid = $1 AND lease_until IS NOT NULL "
-		"                  AND lease_until < pg_catalog.clock_timestamp())",
-		1, {INT4OID}, NULL
+		"                  AND lease_until >= $2 AND lease_until < $3)",
+		3, {INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 	};
-	Datum		v[1];
+	Datum		v[3];
 	bool		isnull;
+	FqsScan		s;
+	TimestampTz now;
+	int64		expired = 0;
+	int			n = 0;
 
+	/*
+	 * Both look in [the queue's seq lease cursor, now): the entries that
+	 * completed holds left behind lie before the cursor (scan.c).
+	 */
+	fqs_scan_begin(qid, FQS_CURSOR_SEQ_LEASE, true, &s);
+	now = GetCurrentTimestamp();
 	v[0] = Int32GetDatum(qid);
+	v[1] = TimestampTzGetDatum((TimestampTz) s.at.hi);
+	v[2] = TimestampTzGetDatum(now);
 	fqs_exec(&any, v, NULL, 1);
-	if (!DatumGetBool(fqs_getdatum(0, 1, &isnull)))
-		return 0;
-	return fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_SEQUENTIAL);
+	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
+	{
+		n = fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_SEQUENTIAL,
+							(TimestampTz) s.at.hi, now, &expired);
+		if (expired > 0)
+			fqs_scan_seq_touched(qid, DT_NOEND);	/* rolled back, they are
+													 * held again */
+	}
+	if (expired < fqs_reaper_batch)
+		fqs_scan_raise(qid, FQS_CURSOR_SEQ_LEASE, &s, fqs_pos(now, 0));
+	return n;
 }
 
 /* One key's part of a sequential claim (seq_claim_keys). */
@@ -464,6 +484,8 @@ seq_claim_keys(FqsQueue *q, int32 lim, int32 n, Interval *lease,
 		v[1] = PointerGetDatum(construct_array(held_upto, nheld, INT8OID, 8,
 											   true, TYPALIGN_DOUBLE));
 		v[2] = IntervalPGetDatum(lease ? lease : &q->lease);
+		/* the leases end after now (taken before the statement) */
+		fqs_scan_seq_leased(q->qid, GetCurrentTimestamp());
 		if (fqs_exec(&hold, v, NULL, 0) != nheld)
 			elog(ERROR, "fqs: %d keys held, %d expected",
 				 (int) SPI_processed, nheld);
@@ -640,7 +662,8 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 	 * deadlocking with it.
 	 */
 	static FqsPlan lockhold = {
-		"SELECT kid, hold_upto, head_attempts FROM fqs.releasable "
+		"SELECT kid, hold_upto, head_attempts, qid, lease_until "
+		"  FROM fqs.releasable "
 		" WHERE receipt = $1 AND lease_until IS NOT NULL "
 		"   FOR UPDATE",
 		1, {INT8OID}, NULL
@@ -668,6 +691,9 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 	h->kid = fqs_getint64(0, 1);
 	h->hold_upto = fqs_getint64(0, 2);
 	h->head_attempts = fqs_getint32(0, 3);
+	/* whatever this does to the hold, its lease stays findable (scan.c) */
+	fqs_scan_seq_touched(fqs_getint32(0, 4),
+						 DatumGetTimestampTz(fqs_getdatum(0, 5, &isnull)));
 
 	v[0] = Int64GetDatum(h->kid);
 	if (fqs_exec(&lockhead, v, NULL, 0) != 1)
@@ -880,11 +906,15 @@ fqs_seq_extend(int64 id, int64 receipt, Interval *lease)
 		3, {INT8OID, INT8OID, INTERVALOID}, NULL
 	};
 	Datum		v[3];
+	TimestampTz before = GetCurrentTimestamp();
 
 	v[0] = Int64GetDatum(id);
 	v[1] = Int64GetDatum(receipt);
 	v[2] = IntervalPGetDatum(lease);
-	return fqs_exec(&plan, v, NULL, 0) == 1;
+	if (fqs_exec(&plan, v, NULL, 0) != 1)
+		return false;
+	fqs_scan_seq_leased(fqs_getint32(0, 2), before);
+	return true;
 }
 
 /*
