@@ -226,8 +226,7 @@ extern void fqs_breaker_forget(int32 qid);
 #define FQS_CURSOR_CLAIM	0	/* (-priority, id) in ready_claim */
 #define FQS_CURSOR_LEASE	1	/* (lease_until, 0) in ready_lease */
 #define FQS_CURSOR_SEQ_LEASE 2	/* (lease_until, 0) in releasable_lease */
-#define FQS_CURSOR_SEQ_FREE	3	/* (visible_at, 0) in releasable_free */
-#define FQS_CURSORS			4
+#define FQS_CURSORS			3
 
 typedef struct FqsPos
 {
@@ -259,8 +258,6 @@ extern void fqs_scan_leased(int32 qid, TimestampTz lease_min);
 extern void fqs_scan_touched(int32 qid);
 extern void fqs_scan_seq_leased(int32 qid, TimestampTz lease_min);
 extern void fqs_scan_seq_touched(int32 qid, TimestampTz lease);
-extern void fqs_scan_seq_freed(int32 qid, TimestampTz vis_min);
-extern void fqs_scan_seq_claimed(int32 qid);
 extern void fqs_scan_reset(int32 qid);
 
 /* tail.c */

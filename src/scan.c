@@ -23,9 +23,6 @@
  *			and its releasable_lease index): each completed hold leaves an
  *			entry there, and the look for expired holds came to step over
  *			all of them on every sequential claim.
- *	seq free	a time; every key free for the sequential stage has visible_at
- *			at or after it (releasable_free: each hold and each release
- *			leaves an entry behind there too).
  * Scans add "position >= cursor" to their index condition, so the btree
  * descent lands past the dead band.
  *
@@ -43,11 +40,7 @@
  * hold and left it held (a complete of part of a run), since a scan may
  * have passed it while it was locked; any rolled-back statement that
  * locked a held key (complete, fail, extend, requeue, or a hold or
- * extension itself) resets the cursor.  Keys become free by commits
- * (a key's head processed, a hold finished with more to release, a
- * sequential fail, an expired hold requeued), which lower the seq free
- * cursor to their visible_at; a rolled-back sequential claim, whose keys
- * are free again as they were, resets it.
+ * extension itself) resets the cursor.
  *
  * Raising happens after a scan, to the first row it found (or past
  * everything when it found none): rows before that were dead, or locked by
@@ -131,8 +124,6 @@ typedef enum ScanEventKind
 	EV_TOUCHED,					/* leased rows locked */
 	EV_SEQ_LEASED,				/* key holds made or extended */
 	EV_SEQ_TOUCHED,				/* held keys locked */
-	EV_SEQ_FREED,				/* keys made free for the sequential stage */
-	EV_SEQ_CLAIMED,				/* free keys locked by a sequential claim */
 	EV_RESET					/* anything: start over */
 } ScanEventKind;
 
@@ -491,16 +482,6 @@ apply_one(ScanEntry *e, ScanEvent *ev, ScanEnd end, TimestampTz now)
 							 end == END_COMMIT ? fqs_pos(ev->t1, 0) : pos_min,
 							 DT_NOEND);
 				break;
-			case EV_SEQ_FREED:
-				/* t1: a lower bound of the keys' visible_at */
-				if (end == END_COMMIT)
-					cursor_lower(e, FQS_CURSOR_SEQ_FREE, fqs_pos(ev->t1, 0),
-								 DT_NOEND);
-				break;
-			case EV_SEQ_CLAIMED:
-				if (end != END_COMMIT)
-					cursor_lower(e, FQS_CURSOR_SEQ_FREE, pos_min, DT_NOEND);
-				break;
 			case EV_SEQ_TOUCHED:
 				/* t1: the lowest lease the locked holds may keep */
 				cursor_lower(e, FQS_CURSOR_SEQ_LEASE,
@@ -614,14 +595,8 @@ add_event(int32 qid, ScanEventKind kind, FqsPos pos, TimestampTz t1,
 		/* a repeat of the last event (array calls) adds nothing */
 		ev = (ScanEvent *) llast(pending);
 		if (ev->level == level && ev->qid == qid && ev->kind == kind &&
-			(kind == EV_TOUCHED || kind == EV_SEQ_CLAIMED || kind == EV_RESET))
+			(kind == EV_TOUCHED || kind == EV_RESET))
 			return;
-		if (ev->level == level && ev->qid == qid && ev->kind == kind &&
-			kind == EV_SEQ_FREED)
-		{
-			ev->t1 = Min(ev->t1, t1);
-			return;
-		}
 		if (ev->level == level && ev->qid == qid && ev->kind == kind &&
 			kind == EV_SEQ_TOUCHED)
 		{
@@ -698,23 +673,6 @@ void
 fqs_scan_seq_touched(int32 qid, TimestampTz lease)
 {
 	add_event(qid, EV_SEQ_TOUCHED, pos_min, lease, 0);
-}
-
-/*
- * The current transaction makes keys of queue qid free for the sequential
- * stage, visible from vis_min or later.
- */
-void
-fqs_scan_seq_freed(int32 qid, TimestampTz vis_min)
-{
-	add_event(qid, EV_SEQ_FREED, pos_min, vis_min, 0);
-}
-
-/* The current transaction locked free keys of queue qid to hold them. */
-void
-fqs_scan_seq_claimed(int32 qid)
-{
-	add_event(qid, EV_SEQ_CLAIMED, pos_min, 0, 0);
 }
 
 /*

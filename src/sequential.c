@@ -74,15 +74,11 @@ seq_make_releasable(int64 kid, int32 qid)
 		2, {INT8OID, INT4OID}, NULL
 	};
 	Datum		v[2];
-	TimestampTz before = GetCurrentTimestamp();
 
 	v[0] = Int64GetDatum(kid);
 	v[1] = Int32GetDatum(qid);
 	if (fqs_exec(&plan, v, NULL, 0) > 0)
-	{
-		fqs_scan_seq_freed(qid, before);
 		fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
-	}
 }
 
 /*
@@ -290,12 +286,8 @@ fqs_requeue_sequential(int32 qid, int32 max_attempts)
 	fqs_exec(&any, v, NULL, 1);
 	if (DatumGetBool(fqs_getdatum(0, 1, &isnull)))
 	{
-		TimestampTz before = GetCurrentTimestamp();
-
 		n = fqs_requeue_run(&plan, qid, max_attempts, FQS_STAGE_SEQUENTIAL,
 							(TimestampTz) s.at.hi, now, &expired);
-		if (n > 0)
-			fqs_scan_seq_freed(qid, before);
 		if (expired > 0)
 			fqs_scan_seq_touched(qid, DT_NOEND);	/* rolled back, they are
 													 * held again */
@@ -338,12 +330,12 @@ seq_claim_keys(FqsQueue *q, int32 lim, int32 n, Interval *lease,
 			   ReturnSetInfo *rsinfo, int *nlocked)
 {
 	static FqsPlan keys = {
-		"SELECT r.kid, r.visible_at "
+		"SELECT r.kid "
 		"  FROM fqs.releasable r "
 		" WHERE r.qid = $1 AND r.lease_until IS NULL "
-		"   AND r.visible_at >= $3 AND r.visible_at <= $4 "
+		"   AND r.visible_at <= pg_catalog.clock_timestamp() "
 		" ORDER BY r.visible_at, r.kid LIMIT $2 FOR UPDATE SKIP LOCKED",
-		4, {INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
+		2, {INT4OID, INT4OID}, NULL
 	};
 	static FqsPlan runs = {
 		"SELECT k.kid, h.head_seq, h.fifo_key, p.id, p.seq, "
@@ -390,32 +382,16 @@ seq_claim_keys(FqsQueue *q, int32 lim, int32 n, Interval *lease,
 	Datum	   *held_kids;
 	Datum	   *held_upto;
 	Datum	   *drop_kids;
-	Datum		v[4];
+	Datum		v[3];
 	bool		isnull;
-	FqsScan		sc;
-	TimestampTz now;
 
-	/*
-	 * The keys, from the queue's seq free cursor (scan.c) on: the entries
-	 * earlier holds and releases left behind lie before it.
-	 */
-	fqs_scan_begin(q->qid, FQS_CURSOR_SEQ_FREE, true, &sc);
-	now = GetCurrentTimestamp();
+	/* the keys */
 	v[0] = Int32GetDatum(q->qid);
 	v[1] = Int32GetDatum(lim);
-	v[2] = TimestampTzGetDatum((TimestampTz) sc.at.hi);
-	v[3] = TimestampTzGetDatum(now);
 	nk = fqs_exec(&keys, v, NULL, 0);
 	*nlocked = nk;
 	if (nk == 0)
-	{
-		fqs_scan_raise(q->qid, FQS_CURSOR_SEQ_FREE, &sc, fqs_pos(now, 0));
 		return 0;
-	}
-	/* should this roll back, the keys are free again where they were */
-	fqs_scan_seq_claimed(q->qid);
-	fqs_scan_raise(q->qid, FQS_CURSOR_SEQ_FREE, &sc,
-				   fqs_pos(DatumGetTimestampTz(fqs_getdatum(0, 2, &isnull)), 0));
 	ks = palloc0(sizeof(SeqKey) * nk);
 	held_kids = palloc(sizeof(Datum) * nk);
 	for (k = 0; k < nk; k++)
@@ -785,7 +761,6 @@ seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
 		fqs_exec(&go_on, v, NULL, 0);
 	else if (next_ready)
 	{
-		fqs_scan_seq_freed(h->qid, GetCurrentTimestamp());
 		fqs_exec(&free_key, v, NULL, 0);
 		fqs_wake_at_commit(h->qid, FQS_STAGE_SEQUENTIAL);
 	}
@@ -907,7 +882,6 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 		v[1] = IntervalPGetDatum(retry_after ? retry_after :
 								 fqs_backoff(h.head_attempts));
 		v[2] = err;
-		fqs_scan_seq_freed(h.qid, GetCurrentTimestamp());
 		fqs_exec(&retry, v, NULL, 0);
 		fqs_wake_at_commit(h.qid, FQS_STAGE_SEQUENTIAL);
 		*outcome = "retry";
