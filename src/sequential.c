@@ -13,16 +13,22 @@
  *
  * Lost-release race: a commit that makes head+1 processed and a complete
  * that advances the head to it may run at the same moment.  Both lock the
- * key's fqs.key_head row before deciding -- complete FOR UPDATE, commit FOR
- * KEY SHARE, which conflict with each other but not among commits, so
- * transactions committing many keys cannot deadlock each other -- and each
- * decides in a statement that starts after the lock is granted.  So the
- * later of the two always sees the other's effect: either the commit sees
- * the advanced head, or the complete sees the processed row.  Lock order:
- * a complete (and fqs_retry) locks the key's releasable row, then its
- * key_head row -- the order of a claimer that claims and completes in one
- * transaction; a commit locks key_head (KEY SHARE) and only inserts into
- * releasable, which never waits for a row that is merely locked.
+ * key before deciding -- complete exclusively, commit shared, which
+ * conflict with each other but not among commits, so transactions
+ * committing many keys cannot deadlock each other -- and each decides in a
+ * statement that starts after the lock is granted.  So the later of the
+ * two always sees the other's effect: either the commit sees the advanced
+ * head, or the complete sees the processed row.  The key lock is fqs's own
+ * heavyweight lock (fqs_lock_key), which queues commits behind a waiting
+ * complete, and then the key_head row (FOR UPDATE, FOR KEY SHARE), which
+ * finds the row gone after a forced drop.  Lock order: a complete (and
+ * fqs_retry) locks the key's releasable row, then the key -- the order of
+ * a claimer that claims and completes in one transaction; a commit locks
+ * the key and only inserts into releasable, which never waits for a row
+ * that is merely locked.  A transaction that commits some keys and another
+ * that completes others can still deadlock when they take the keys in
+ * opposite orders; the array forms of fqs_commit and fqs_complete take
+ * them in key order.
  *
  * Cost: fqs_claim_sequential O(k log K + n log D) for k keys served;
  * fqs_complete O(log D).  Neither depends on the processed backlog.
@@ -196,6 +202,7 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 	fqs_exec(&ins, v, nulls, 0);
 
 	v[0] = Int64GetDatum(kid);
+	fqs_lock_key(kid, skip_reason ? ExclusiveLock : ShareLock);
 	if (fqs_exec(skip_reason ? &lock_excl : &lock_share, v, NULL, 0) != 1)
 		seq_key_gone(kid);
 	head = fqs_getint64(0, 1);
@@ -696,6 +703,7 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 						 DatumGetTimestampTz(fqs_getdatum(0, 5, &isnull)));
 
 	v[0] = Int64GetDatum(h->kid);
+	fqs_lock_key(h->kid, ExclusiveLock);
 	if (fqs_exec(&lockhead, v, NULL, 0) != 1)
 		return false;
 	h->head = fqs_getint64(0, 1);
@@ -965,6 +973,7 @@ seq_lock_key(int64 kid, int32 *qid)
 	Datum		v[1];
 
 	v[0] = Int64GetDatum(kid);
+	fqs_lock_key(kid, ExclusiveLock);
 	if (fqs_exec(&plan, v, NULL, 0) != 1)
 		seq_key_gone(kid);
 	if (qid)

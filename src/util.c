@@ -481,6 +481,25 @@ fqs_lock_queue_name(const char *name, LOCKMODE mode)
 			 mode, false);
 }
 
+/*
+ * Lock a key before looking at its head: a commit of one of its messages
+ * shared, a complete (or an operator's retry or skip) exclusively.  The
+ * key_head row lock alone (KEY SHARE against FOR UPDATE) let a stream of
+ * commits starve a complete: a row-level share locker joins the others
+ * without queueing behind a waiting FOR UPDATE, so on a busy key the
+ * complete could wait forever -- and a transaction committing several keys
+ * that needed a key the starved complete already held deadlocked with it
+ * again on every retry.  The lock manager queues a shared request behind
+ * a waiting exclusive one, so the complete gets its turn.  Keys whose
+ * folded ids collide merely share the lock.
+ */
+void
+fqs_lock_key(int64 kid, LOCKMODE mode)
+{
+	fqs_lock(FQS_LOCK_KEY, (uint32) ((uint64) kid ^ ((uint64) kid >> 32)),
+			 mode, false);
+}
+
 /* A bigint[] argument: one-dimensional, no NULLs, at most fqs.max_batch. */
 static int
 util_int8_array(FunctionCallInfo fcinfo, int argno, const char *what,
