@@ -56,7 +56,7 @@
 #define FQS_LOCK_CLAIM			1	/* max_claimed recount (qid) */
 #define FQS_LOCK_MOVER			2	/* one mover pass at a time (qid) */
 #define FQS_LOCK_QUEUE_NAME		3	/* enqueue (share) vs drop (name) */
-#define FQS_LOCK_KEY			4	/* commit (share) vs complete (kid) */
+#define FQS_LOCK_KEY			4	/* a key's gate (kid): see fqs_key_gate */
 
 /* Stages, for wake-ups */
 #define FQS_STAGE_CONCURRENT	0
@@ -327,7 +327,7 @@ extern void fqs_id_array_args(FunctionCallInfo fcinfo, FqsIdArgs *a,
 extern int *fqs_key_order(FqsIdArgs *a, FqsPlan *lookup);
 extern bool fqs_lock(int what, uint32 objid, LOCKMODE mode, bool nowait);
 extern void fqs_lock_queue_name(const char *name, LOCKMODE mode);
-extern void fqs_lock_key(int64 kid, LOCKMODE mode);
+extern void fqs_key_gate(int64 kid, LOCKMODE mode, bool enter);
 extern void fqs_raise_message_unknown(int64 id);
 extern Datum fqs_interval_datum(Interval *iv);
 extern Interval *fqs_backoff(int32 attempt);

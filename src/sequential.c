@@ -13,22 +13,21 @@
  *
  * Lost-release race: a commit that makes head+1 processed and a complete
  * that advances the head to it may run at the same moment.  Both lock the
- * key before deciding -- complete exclusively, commit shared, which
- * conflict with each other but not among commits, so transactions
- * committing many keys cannot deadlock each other -- and each decides in a
- * statement that starts after the lock is granted.  So the later of the
- * two always sees the other's effect: either the commit sees the advanced
- * head, or the complete sees the processed row.  The key lock is fqs's own
- * heavyweight lock (fqs_lock_key), which queues commits behind a waiting
- * complete, and then the key_head row (FOR UPDATE, FOR KEY SHARE), which
- * finds the row gone after a forced drop.  Lock order: a complete (and
- * fqs_retry) locks the key's releasable row, then the key -- the order of
- * a claimer that claims and completes in one transaction; a commit locks
- * the key and only inserts into releasable, which never waits for a row
- * that is merely locked.  A transaction that commits some keys and another
- * that completes others can still deadlock when they take the keys in
- * opposite orders; the array forms of fqs_commit and fqs_complete take
- * them in key order.
+ * key's fqs.key_head row before deciding -- complete FOR UPDATE, commit FOR
+ * KEY SHARE, which conflict with each other but not among commits, so
+ * transactions committing many keys cannot deadlock each other -- and each
+ * decides in a statement that starts after the lock is granted.  So the
+ * later of the two always sees the other's effect: either the commit sees
+ * the advanced head, or the complete sees the processed row.  Each passes
+ * the key's gate on the way to the row lock (fqs_key_gate), so that a
+ * stream of commits cannot starve a complete.  Lock order: a complete (and
+ * fqs_retry) locks the key's releasable row, then its key_head row -- the
+ * order of a claimer that claims and completes in one transaction; a
+ * commit locks key_head (KEY SHARE) and only inserts into releasable,
+ * which never waits for a row that is merely locked.  A transaction that
+ * commits some keys and another that completes others can still deadlock
+ * when they take the keys in opposite orders; the array forms of
+ * fqs_commit and fqs_complete take them in key order.
  *
  * Cost: fqs_claim_sequential O(k log K + n log D) for k keys served;
  * fqs_complete O(log D).  Neither depends on the processed backlog.
@@ -186,6 +185,7 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 	Datum		v[9];
 	char		nulls[9] = "         ";
 	int64		head;
+	int			nrows;
 
 	v[0] = Int32GetDatum(gen);
 	v[1] = Int64GetDatum(kid);
@@ -202,8 +202,10 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 	fqs_exec(&ins, v, nulls, 0);
 
 	v[0] = Int64GetDatum(kid);
-	fqs_lock_key(kid, skip_reason ? ExclusiveLock : ShareLock);
-	if (fqs_exec(skip_reason ? &lock_excl : &lock_share, v, NULL, 0) != 1)
+	fqs_key_gate(kid, skip_reason ? ExclusiveLock : ShareLock, true);
+	nrows = fqs_exec(skip_reason ? &lock_excl : &lock_share, v, NULL, 0);
+	fqs_key_gate(kid, skip_reason ? ExclusiveLock : ShareLock, false);
+	if (nrows != 1)
 		seq_key_gone(kid);
 	head = fqs_getint64(0, 1);
 	if (seq != head + 1)
@@ -691,6 +693,7 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 	bool		isnull;
 	Datum		enq;
 	Datum		v[2];
+	int			nrows;
 
 	v[0] = Int64GetDatum(receipt);
 	if (fqs_exec(&lockhold, v, NULL, 0) != 1)
@@ -703,8 +706,10 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 						 DatumGetTimestampTz(fqs_getdatum(0, 5, &isnull)));
 
 	v[0] = Int64GetDatum(h->kid);
-	fqs_lock_key(h->kid, ExclusiveLock);
-	if (fqs_exec(&lockhead, v, NULL, 0) != 1)
+	fqs_key_gate(h->kid, ExclusiveLock, true);
+	nrows = fqs_exec(&lockhead, v, NULL, 0);
+	fqs_key_gate(h->kid, ExclusiveLock, false);
+	if (nrows != 1)
 		return false;
 	h->head = fqs_getint64(0, 1);
 	h->qid = fqs_getint32(0, 2);
@@ -971,10 +976,13 @@ seq_lock_key(int64 kid, int32 *qid)
 		1, {INT8OID}, NULL
 	};
 	Datum		v[1];
+	int			nrows;
 
 	v[0] = Int64GetDatum(kid);
-	fqs_lock_key(kid, ExclusiveLock);
-	if (fqs_exec(&plan, v, NULL, 0) != 1)
+	fqs_key_gate(kid, ExclusiveLock, true);
+	nrows = fqs_exec(&plan, v, NULL, 0);
+	fqs_key_gate(kid, ExclusiveLock, false);
+	if (nrows != 1)
 		seq_key_gone(kid);
 	if (qid)
 		*qid = fqs_getint32(0, 2);

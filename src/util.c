@@ -482,22 +482,32 @@ fqs_lock_queue_name(const char *name, LOCKMODE mode)
 }
 
 /*
- * Lock a key before looking at its head: a commit of one of its messages
- * shared, a complete (or an operator's retry or skip) exclusively.  The
- * key_head row lock alone (KEY SHARE against FOR UPDATE) let a stream of
- * commits starve a complete: a row-level share locker joins the others
- * without queueing behind a waiting FOR UPDATE, so on a busy key the
- * complete could wait forever -- and a transaction committing several keys
- * that needed a key the starved complete already held deadlocked with it
- * again on every retry.  The lock manager queues a shared request behind
- * a waiting exclusive one, so the complete gets its turn.  Keys whose
- * folded ids collide merely share the lock.
+ * Pass a key's gate: enter before locking its fqs.key_head row, leave once
+ * the row lock is held -- a commit of one of the key's messages shared (it
+ * locks the row FOR KEY SHARE), a complete or an operator's retry or skip
+ * exclusively (FOR UPDATE).  The row locks alone let a stream of commits
+ * starve a complete: a row-level share locker joins the others without
+ * queueing behind a waiting FOR UPDATE, so on a busy key the complete
+ * could wait forever -- and a transaction committing several keys that
+ * needed a key the starved complete already held deadlocked with it again
+ * on every retry.  The lock manager queues a shared request behind a
+ * waiting exclusive one, and a complete holds the gate while it waits for
+ * the row, so later commits wait for it.  The gate is held only that long,
+ * so a transaction touching many keys does not hold a lock per key.  Keys
+ * whose folded ids collide merely share the gate.
  */
 void
-fqs_lock_key(int64 kid, LOCKMODE mode)
+fqs_key_gate(int64 kid, LOCKMODE mode, bool enter)
 {
-	fqs_lock(FQS_LOCK_KEY, (uint32) ((uint64) kid ^ ((uint64) kid >> 32)),
-			 mode, false);
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, FQS_LOCK_CLASSID,
+					   (uint32) ((uint64) kid ^ ((uint64) kid >> 32)),
+					   FQS_LOCK_KEY);
+	if (enter)
+		(void) LockAcquire(&tag, mode, false, false);
+	else
+		LockRelease(&tag, mode, false);
 }
 
 /* A bigint[] argument: one-dimensional, no NULLs, at most fqs.max_batch. */
