@@ -327,7 +327,8 @@ extern void fqs_id_array_args(FunctionCallInfo fcinfo, FqsIdArgs *a,
 extern int *fqs_key_order(FqsIdArgs *a, FqsPlan *lookup);
 extern bool fqs_lock(int what, uint32 objid, LOCKMODE mode, bool nowait);
 extern void fqs_lock_queue_name(const char *name, LOCKMODE mode);
-extern void fqs_key_gate(int64 kid, LOCKMODE mode, bool enter);
+extern bool fqs_key_gate_enter(int64 kid, LOCKMODE mode);
+extern void fqs_key_gate_leave(int64 kid, LOCKMODE mode, bool entered);
 extern void fqs_raise_message_unknown(int64 id);
 extern Datum fqs_interval_datum(Interval *iv);
 extern Interval *fqs_backoff(int32 attempt);

@@ -19,7 +19,7 @@
  * decides in a statement that starts after the lock is granted.  So the
  * later of the two always sees the other's effect: either the commit sees
  * the advanced head, or the complete sees the processed row.  Each passes
- * the key's gate on the way to the row lock (fqs_key_gate), so that a
+ * the key's gate on the way to the row lock (fqs_key_gate_enter), so that a
  * stream of commits cannot starve a complete.  Lock order: a complete (and
  * fqs_retry) locks the key's releasable row, then its key_head row -- the
  * order of a claimer that claims and completes in one transaction; a
@@ -186,6 +186,8 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 	char		nulls[9] = "         ";
 	int64		head;
 	int			nrows;
+	LOCKMODE	mode = skip_reason ? ExclusiveLock : ShareLock;
+	bool		entered;
 
 	v[0] = Int32GetDatum(gen);
 	v[1] = Int64GetDatum(kid);
@@ -202,9 +204,9 @@ fqs_mark_processed(int32 gen, int64 kid, int64 seq, int64 id, int32 qid,
 	fqs_exec(&ins, v, nulls, 0);
 
 	v[0] = Int64GetDatum(kid);
-	fqs_key_gate(kid, skip_reason ? ExclusiveLock : ShareLock, true);
+	entered = fqs_key_gate_enter(kid, mode);
 	nrows = fqs_exec(skip_reason ? &lock_excl : &lock_share, v, NULL, 0);
-	fqs_key_gate(kid, skip_reason ? ExclusiveLock : ShareLock, false);
+	fqs_key_gate_leave(kid, mode, entered);
 	if (nrows != 1)
 		seq_key_gone(kid);
 	head = fqs_getint64(0, 1);
@@ -694,6 +696,7 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 	Datum		enq;
 	Datum		v[2];
 	int			nrows;
+	bool		entered;
 
 	v[0] = Int64GetDatum(receipt);
 	if (fqs_exec(&lockhold, v, NULL, 0) != 1)
@@ -706,9 +709,9 @@ seq_lock_hold(int64 id, int64 receipt, SeqHold *h)
 						 DatumGetTimestampTz(fqs_getdatum(0, 5, &isnull)));
 
 	v[0] = Int64GetDatum(h->kid);
-	fqs_key_gate(h->kid, ExclusiveLock, true);
+	entered = fqs_key_gate_enter(h->kid, ExclusiveLock);
 	nrows = fqs_exec(&lockhead, v, NULL, 0);
-	fqs_key_gate(h->kid, ExclusiveLock, false);
+	fqs_key_gate_leave(h->kid, ExclusiveLock, entered);
 	if (nrows != 1)
 		return false;
 	h->head = fqs_getint64(0, 1);
@@ -977,11 +980,12 @@ seq_lock_key(int64 kid, int32 *qid)
 	};
 	Datum		v[1];
 	int			nrows;
+	bool		entered;
 
 	v[0] = Int64GetDatum(kid);
-	fqs_key_gate(kid, ExclusiveLock, true);
+	entered = fqs_key_gate_enter(kid, ExclusiveLock);
 	nrows = fqs_exec(&plan, v, NULL, 0);
-	fqs_key_gate(kid, ExclusiveLock, false);
+	fqs_key_gate_leave(kid, ExclusiveLock, entered);
 	if (nrows != 1)
 		seq_key_gone(kid);
 	if (qid)

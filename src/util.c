@@ -482,32 +482,101 @@ fqs_lock_queue_name(const char *name, LOCKMODE mode)
 }
 
 /*
- * Pass a key's gate: enter before locking its fqs.key_head row, leave once
- * the row lock is held -- a commit of one of the key's messages shared (it
- * locks the row FOR KEY SHARE), a complete or an operator's retry or skip
- * exclusively (FOR UPDATE).  The row locks alone let a stream of commits
- * starve a complete: a row-level share locker joins the others without
- * queueing behind a waiting FOR UPDATE, so on a busy key the complete
- * could wait forever -- and a transaction committing several keys that
- * needed a key the starved complete already held deadlocked with it again
- * on every retry.  The lock manager queues a shared request behind a
+ * A key's gate: a commit of one of the key's messages enters it shared
+ * just before locking the key's fqs.key_head row FOR KEY SHARE, a
+ * complete, retry or skip exclusively before FOR UPDATE, and each leaves
+ * it as soon as the row lock is held.  The row locks alone let a stream of
+ * commits starve a complete: a row-level share locker joins the others
+ * without queueing behind a waiting FOR UPDATE, so on a busy key the
+ * complete could wait forever -- and a transaction committing several keys
+ * that needed a key the starved complete already held deadlocked with it
+ * again on every retry.  The lock manager queues a shared request behind a
  * waiting exclusive one, and a complete holds the gate while it waits for
  * the row, so later commits wait for it.  The gate is held only that long,
- * so a transaction touching many keys does not hold a lock per key.  Keys
- * whose folded ids collide merely share the gate.
+ * so a transaction touching many keys holds no lock per key.  Keys whose
+ * folded ids collide merely share a gate.
+ *
+ * A transaction that already holds the key's row lock in at least the
+ * mode it asks for does not queue at the gate again: the others in the
+ * queue may be waiting for that very row (the second message of a run
+ * that one transaction completes, while a commit of the key waits for the
+ * first).  gated_keys remembers, for the current transaction, the keys it
+ * locked and how strongly.
  */
-void
-fqs_key_gate(int64 kid, LOCKMODE mode, bool enter)
+typedef struct GatedKey
 {
-	LOCKTAG		tag;
+	int64		kid;
+	LOCKMODE	mode;
+} GatedKey;
 
-	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, FQS_LOCK_CLASSID,
+static HTAB *gated_keys = NULL;
+static bool gate_callback_registered = false;
+
+static void
+gate_xact_callback(XactEvent event, void *arg)
+{
+	/* the hash lived in TopTransactionContext */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		gated_keys = NULL;
+}
+
+static void
+gate_tag(LOCKTAG *tag, int64 kid)
+{
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, FQS_LOCK_CLASSID,
 					   (uint32) ((uint64) kid ^ ((uint64) kid >> 32)),
 					   FQS_LOCK_KEY);
-	if (enter)
-		(void) LockAcquire(&tag, mode, false, false);
-	else
+}
+
+/* Enter a key's gate, unless this transaction is past it; true if entered. */
+bool
+fqs_key_gate_enter(int64 kid, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+	GatedKey   *g;
+
+	if (gated_keys != NULL &&
+		(g = hash_search(gated_keys, &kid, HASH_FIND, NULL)) != NULL &&
+		g->mode >= mode)
+		return false;
+	gate_tag(&tag, kid);
+	(void) LockAcquire(&tag, mode, false, false);
+	return true;
+}
+
+/* Leave the gate once the row lock is held (entered: what enter said). */
+void
+fqs_key_gate_leave(int64 kid, LOCKMODE mode, bool entered)
+{
+	LOCKTAG		tag;
+	GatedKey   *g;
+	bool		found;
+
+	if (entered)
+	{
+		gate_tag(&tag, kid);
 		LockRelease(&tag, mode, false);
+	}
+	if (gated_keys == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!gate_callback_registered)
+		{
+			RegisterXactCallback(gate_xact_callback, NULL);
+			gate_callback_registered = true;
+		}
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(GatedKey);
+		ctl.hcxt = TopTransactionContext;
+		gated_keys = hash_create("fqs gated keys", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	g = hash_search(gated_keys, &kid, HASH_ENTER, &found);
+	if (!found || g->mode < mode)
+		g->mode = mode;
 }
 
 /* A bigint[] argument: one-dimensional, no NULLs, at most fqs.max_batch. */
