@@ -225,8 +225,8 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 	if (o.has_failure_threshold || o.failure_cooldown)
 		fqs_breaker_close(qid, "its settings changed");
 	/* new limits: claimers and the mover look again */
-	fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
-	fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
+	fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT, 0);
+	fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL, 0);
 	fqs_call_end(&call);
 	PG_RETURN_VOID();
 }
@@ -342,8 +342,8 @@ admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 		/* an operator who knows the destination is back */
 		fqs_breaker_close(qid, "fqs_resume");
 		/* waiting claimers of both stages look again */
-		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
-		fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
+		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT, 0);
+		fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL, 0);
 	}
 	fqs_call_end(&call);
 }

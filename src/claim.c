@@ -89,7 +89,7 @@ requeue_done(int32 qid, int stage, int n, int64 expired)
 	fqs_metric_add(qid, FQS_M_DEAD, expired - n);
 	if (n > 0)
 	{
-		fqs_wake_at_commit(qid, stage);
+		fqs_wake_at_commit(qid, stage, n);
 		if (stage == FQS_STAGE_CONCURRENT)
 			fqs_ready_added_at_commit(qid, n);
 	}
@@ -705,7 +705,7 @@ commit_one(int64 id, int64 receipt, text *result)
 					   fqs_getint32(0, 5),
 					   isnull ? NULL : &claimed_at, result, NULL);
 	/* a claim slot freed up (max_claimed) */
-	fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+	fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT, 1);
 }
 
 /*
@@ -823,7 +823,7 @@ fail_one(int64 id, int64 receipt, Datum err, Interval *after)
 				fqs_scan_added(qid, fqs_getint32(0, 1), id, vis, vis);
 			}
 			fqs_ready_added_at_commit(qid, 1);
-			fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+			fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT, 1);
 			outcome = "retry";
 		}
 	}

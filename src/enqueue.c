@@ -393,7 +393,7 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 		fqs_exec(&insert_ready, v, nulls, 0);
 		fqs_scan_added(q->qid, priority, min_id, vis, vis);
 		fqs_ready_added_at_commit(q->qid, n);
-		fqs_wake_at_commit(q->qid, FQS_STAGE_CONCURRENT);
+		fqs_wake_at_commit(q->qid, FQS_STAGE_CONCURRENT, n);
 	}
 }
 

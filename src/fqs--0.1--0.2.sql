@@ -180,3 +180,18 @@ SELECT string_agg(line, E'\n' ORDER BY ord, qid, sub, b) || E'\n' FROM lines
 $fn$;
 
 GRANT SELECT ON fqs_queues TO PUBLIC;
+
+/* the wake slot of each of this database's queues and stages, who waits
+   there now, and how many sleeps wake-ups ended (shared memory; for
+   diagnosis and tests) */
+CREATE FUNCTION fqs.wake_slots(OUT qid integer,
+							   OUT stage text,
+							   OUT slot integer,
+							   OUT waiters integer,
+							   OUT mixed boolean,
+							   OUT woken bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fqs_wake_slots'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION fqs.wake_slots() FROM PUBLIC;

@@ -29,6 +29,7 @@
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lwlock.h"
+#include "storage/spin.h"
 #include "utils/timestamp.h"
 
 /* Largest fifo_key and dedup_id accepted, in bytes. */
@@ -109,6 +110,13 @@ typedef struct FqsWakeSlot
 {
 	ConditionVariable cv;
 	pg_atomic_uint64 events;	/* commits that signalled this slot */
+	pg_atomic_uint64 woken;		/* sleeps that ended by a wake-up */
+	slock_t		mutex;			/* protects the fields below */
+	int			nwaiters;		/* claimers between wait begin and end */
+	Oid			dboid;			/* whose claimers wait here (nwaiters > 0) */
+	int32		qid;
+	int			stage;
+	bool		mixed;			/* claimers of more than one of those */
 } FqsWakeSlot;
 
 typedef struct FqsShared
@@ -197,7 +205,7 @@ extern int	fqs_max_wait_s;
 extern FqsShared *fqs_shared;
 extern void fqs_shmem_install_hooks(void);
 extern int	fqs_wake_slot(int32 qid, int stage);
-extern void fqs_wake_at_commit(int32 qid, int stage);
+extern void fqs_wake_at_commit(int32 qid, int stage, int64 n);
 extern void fqs_poke_worker_at_commit(void);
 extern uint64 fqs_wake_events(int32 qid, int stage);
 extern void fqs_wait_begin(int32 qid, int stage);

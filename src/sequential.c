@@ -83,7 +83,7 @@ seq_make_releasable(int64 kid, int32 qid)
 	v[0] = Int64GetDatum(kid);
 	v[1] = Int32GetDatum(qid);
 	if (fqs_exec(&plan, v, NULL, 0) > 0)
-		fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
+		fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL, 1);
 }
 
 /*
@@ -778,7 +778,7 @@ seq_after_advance(SeqHold *h, int64 new_head, bool next_ready)
 	else if (next_ready)
 	{
 		fqs_exec(&free_key, v, NULL, 0);
-		fqs_wake_at_commit(h->qid, FQS_STAGE_SEQUENTIAL);
+		fqs_wake_at_commit(h->qid, FQS_STAGE_SEQUENTIAL, 1);
 	}
 	else
 		fqs_exec(&drop, v, NULL, 0);
@@ -899,7 +899,7 @@ fqs_seq_fail(int64 id, int64 receipt, Datum err, Interval *retry_after,
 								 fqs_backoff(h.head_attempts));
 		v[2] = err;
 		fqs_exec(&retry, v, NULL, 0);
-		fqs_wake_at_commit(h.qid, FQS_STAGE_SEQUENTIAL);
+		fqs_wake_at_commit(h.qid, FQS_STAGE_SEQUENTIAL, 1);
 		*outcome = "retry";
 	}
 	return true;
@@ -1045,7 +1045,7 @@ seq_retry_waiting(int64 id)
 		fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
 		fqs_scan_reset(qid);
 		fqs_ready_added_at_commit(qid, 1);
-		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT, 1);
 		return;
 	}
 	if (fqs_exec(&processed, v, NULL, 1) == 1)
@@ -1062,7 +1062,7 @@ seq_retry_waiting(int64 id)
 		fqs_check_right(qid, FQS_RIGHT_ALL, NULL);
 		if (seq == head + 1 && fqs_exec(&release, v, NULL, 0) == 1)
 		{
-			fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL);
+			fqs_wake_at_commit(qid, FQS_STAGE_SEQUENTIAL, 1);
 			return;
 		}
 	}
@@ -1154,7 +1154,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 		fqs_exec(&ready, v, NULL, 0);
 		fqs_scan_reset(qid);
 		fqs_ready_added_at_commit(qid, 1);
-		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+		fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT, 1);
 	}
 	else
 	{

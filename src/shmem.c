@@ -10,13 +10,24 @@
  * Wake-ups.  A claimer that finds nothing and was given a wait sleeps on a
  * ConditionVariable chosen by hashing (database, queue, stage) into a
  * fixed array, plus one per database for fqs_claim_any.  Code that makes
- * something claimable records the wake in a backend-local list, and a
- * transaction callback broadcasts the listed variables at COMMIT, after
- * the transaction became visible, so a woken claimer's next snapshot sees
- * it.  Aborted transactions wake nobody.  Hash collisions only cause
- * spurious wake-ups, after which the claimer looks again and sleeps again.
- * A claimer prepares to sleep before it looks, so a wake between its look
- * and its sleep is not lost.
+ * something claimable records the wake, with how many messages (or keys)
+ * it made claimable, in a backend-local list, and a transaction callback
+ * acts on the list at COMMIT, after the transaction became visible, so a
+ * woken claimer's next snapshot sees it.  Aborted transactions wake
+ * nobody.  A claimer prepares to sleep before it looks, so a wake between
+ * its look and its sleep is not lost.
+ *
+ * Wake one, not all: a commit that made n things claimable signals n
+ * sleepers rather than broadcasting, so that eight claimers waiting on a
+ * queue do not all run a claim for one message.  That is only right while
+ * every sleeper on the variable waits for the same (database, queue,
+ * stage); each slot counts its claimers and remembers whose they are, and
+ * a claimer that joins a slot another queue's claimers use marks it mixed
+ * and broadcasts once (a signal already sent may have gone to it).  A
+ * mixed slot is broadcast, as is any wake for a change that is not n new
+ * messages (n = 0: resume, new settings) or for at least as many as wait.
+ * The mark goes when the slot empties.  A signal that reaches a claimer
+ * leaving anyway is passed on by ConditionVariableCancelSleep.
  *
  * Each wake slot also counts events; the worker reads the counts to skip
  * queues that saw no enqueue since its last look.
@@ -48,6 +59,8 @@
 #include "fqs.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -55,6 +68,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
@@ -85,10 +99,17 @@ static List *pending_adds = NIL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* wakes to broadcast when the current transaction commits */
+/* wakes to send when the current transaction commits */
 #define FQS_MAX_PENDING_WAKES 32
-static int	pending_wakes[FQS_MAX_PENDING_WAKES];
+typedef struct PendingWake
+{
+	int			slot;
+	int64		n;				/* things made claimable; 0: wake all */
+} PendingWake;
+static PendingWake pending_wakes[FQS_MAX_PENDING_WAKES];
 static int	n_pending_wakes = 0;
+/* the wake slot this backend's claimer counts itself in, or -1 */
+static int	my_wait_slot = -1;
 static bool pending_overflow = false;
 static bool pending_poke = false;
 static bool xact_callback_registered = false;
@@ -147,6 +168,10 @@ fqs_shmem_startup(void)
 		{
 			ConditionVariableInit(&fqs_shared->wake[i].cv);
 			pg_atomic_init_u64(&fqs_shared->wake[i].events, 0);
+			pg_atomic_init_u64(&fqs_shared->wake[i].woken, 0);
+			SpinLockInit(&fqs_shared->wake[i].mutex);
+			fqs_shared->wake[i].nwaiters = 0;
+			fqs_shared->wake[i].mixed = false;
 		}
 		for (i = 0; i < FQS_DB_WAKE_SLOTS; i++)
 			ConditionVariableInit(&fqs_shared->dbwake[i]);
@@ -191,6 +216,46 @@ fqs_db_cv(void)
 							   FQS_DB_WAKE_SLOTS];
 }
 
+/*
+ * Wake the claimers of a slot for n things made claimable (0: all of them).
+ */
+static void
+fqs_wake_now(FqsWakeSlot *w, int64 n)
+{
+	int			nwaiters;
+	bool		mixed;
+
+	pg_atomic_fetch_add_u64(&w->events, 1);
+	SpinLockAcquire(&w->mutex);
+	nwaiters = w->nwaiters;
+	mixed = w->mixed;
+	SpinLockRelease(&w->mutex);
+	if (n <= 0 || mixed || n >= nwaiters)
+		ConditionVariableBroadcast(&w->cv);
+	else
+		while (n-- > 0)
+			ConditionVariableSignal(&w->cv);
+}
+
+/* This backend's claimer stops counting in its wake slot. */
+static void
+fqs_wait_leave(void)
+{
+	FqsWakeSlot *w;
+
+	if (my_wait_slot < 0 || fqs_shared == NULL)
+		return;
+	w = &fqs_shared->wake[my_wait_slot];
+	my_wait_slot = -1;
+	SpinLockAcquire(&w->mutex);
+	if (--w->nwaiters <= 0)
+	{
+		w->nwaiters = 0;
+		w->mixed = false;
+	}
+	SpinLockRelease(&w->mutex);
+}
+
 static void
 fqs_xact_callback(XactEvent event, void *arg)
 {
@@ -205,20 +270,13 @@ fqs_xact_callback(XactEvent event, void *arg)
 			if (pending_overflow)
 			{
 				for (i = 0; i < FQS_WAKE_SLOTS; i++)
-				{
-					pg_atomic_fetch_add_u64(&fqs_shared->wake[i].events, 1);
-					ConditionVariableBroadcast(&fqs_shared->wake[i].cv);
-				}
+					fqs_wake_now(&fqs_shared->wake[i], 0);
 			}
 			else
 			{
 				for (i = 0; i < n_pending_wakes; i++)
-				{
-					FqsWakeSlot *w = &fqs_shared->wake[pending_wakes[i]];
-
-					pg_atomic_fetch_add_u64(&w->events, 1);
-					ConditionVariableBroadcast(&w->cv);
-				}
+					fqs_wake_now(&fqs_shared->wake[pending_wakes[i].slot],
+								 pending_wakes[i].n);
 			}
 			ConditionVariableBroadcast(fqs_db_cv());
 			break;
@@ -262,6 +320,8 @@ fqs_xact_callback(XactEvent event, void *arg)
 	{
 		/* the list lived in the transaction's memory */
 		pending_adds = NIL;
+		/* a claim that failed in a subtransaction left its count behind */
+		fqs_wait_leave();
 		n_pending_wakes = 0;
 		pending_overflow = false;
 		pending_poke = false;
@@ -286,11 +346,13 @@ fqs_poke_worker_at_commit(void)
 }
 
 /*
- * Wake the claimers of (qid, stage) when the current transaction commits.
- * A no-op without shared memory.
+ * Wake the claimers of (qid, stage) when the current transaction commits,
+ * for n messages (or keys, for the sequential stage) it made claimable;
+ * n = 0 wakes them all, for any other change that may let them claim.  A
+ * no-op without shared memory.
  */
 void
-fqs_wake_at_commit(int32 qid, int stage)
+fqs_wake_at_commit(int32 qid, int stage, int64 n)
 {
 	int			slot;
 	int			i;
@@ -304,10 +366,21 @@ fqs_wake_at_commit(int32 qid, int stage)
 	}
 	slot = fqs_wake_slot(qid, stage);
 	for (i = 0; i < n_pending_wakes; i++)
-		if (pending_wakes[i] == slot)
+		if (pending_wakes[i].slot == slot)
+		{
+			/* a colliding queue's wake may be counted here: harmless */
+			if (n <= 0 || pending_wakes[i].n <= 0)
+				pending_wakes[i].n = 0;
+			else
+				pending_wakes[i].n += n;
 			return;
+		}
 	if (n_pending_wakes < FQS_MAX_PENDING_WAKES)
-		pending_wakes[n_pending_wakes++] = slot;
+	{
+		pending_wakes[n_pending_wakes].slot = slot;
+		pending_wakes[n_pending_wakes].n = Max(n, 0);
+		n_pending_wakes++;
+	}
 	else
 		pending_overflow = true;
 }
@@ -340,8 +413,38 @@ fqs_wait_begin(int32 qid, int stage)
 		polling_notice_given = true;
 		return;
 	}
-	ConditionVariablePrepareToSleep(qid < 0 ? fqs_db_cv() :
-									&fqs_shared->wake[fqs_wake_slot(qid, stage)].cv);
+	if (qid >= 0)
+	{
+		int			slot = fqs_wake_slot(qid, stage);
+		FqsWakeSlot *w = &fqs_shared->wake[slot];
+		bool		newly_mixed = false;
+
+		fqs_wait_leave();
+		if (!xact_callback_registered)
+		{
+			RegisterXactCallback(fqs_xact_callback, NULL);
+			xact_callback_registered = true;
+		}
+		SpinLockAcquire(&w->mutex);
+		if (w->nwaiters == 0)
+		{
+			w->dboid = MyDatabaseId;
+			w->qid = qid;
+			w->stage = stage;
+		}
+		else if (!w->mixed &&
+				 (w->dboid != MyDatabaseId || w->qid != qid || w->stage != stage))
+			w->mixed = newly_mixed = true;
+		w->nwaiters++;
+		SpinLockRelease(&w->mutex);
+		my_wait_slot = slot;
+		ConditionVariablePrepareToSleep(&w->cv);
+		/* a signal meant for the others may have come to this claimer */
+		if (newly_mixed)
+			ConditionVariableBroadcast(&w->cv);
+	}
+	else
+		ConditionVariablePrepareToSleep(fqs_db_cv());
 }
 
 bool
@@ -364,10 +467,15 @@ fqs_wait_sleep(int32 qid, int stage, TimestampTz deadline)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	else if (qid < 0)
+		(void) ConditionVariableTimedSleep(fqs_db_cv(), ms, PG_WAIT_EXTENSION);
 	else
-		(void) ConditionVariableTimedSleep(qid < 0 ? fqs_db_cv() :
-										   &fqs_shared->wake[fqs_wake_slot(qid, stage)].cv,
-										   ms, PG_WAIT_EXTENSION);
+	{
+		FqsWakeSlot *w = &fqs_shared->wake[fqs_wake_slot(qid, stage)];
+
+		if (!ConditionVariableTimedSleep(&w->cv, ms, PG_WAIT_EXTENSION))
+			pg_atomic_fetch_add_u64(&w->woken, 1);
+	}
 	return true;
 }
 
@@ -376,6 +484,7 @@ fqs_wait_end(void)
 {
 	if (fqs_shared != NULL)
 		ConditionVariableCancelSleep();
+	fqs_wait_leave();
 }
 
 /* ---------------------------------------------------------------------
@@ -574,4 +683,61 @@ fqs_ready_added_at_commit(int32 qid, int64 n)
 	a->level = GetCurrentTransactionNestLevel();
 	pending_adds = lappend(pending_adds, a);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * fqs.wake_slots(): for each queue of this database and each stage, its
+ * wake slot, the claimers counted there now (of any queue), whether the
+ * slot is mixed, and how many sleeps on it a wake-up has ended so far.
+ * Nothing without shared memory.
+ */
+PG_FUNCTION_INFO_V1(fqs_wake_slots);
+
+Datum
+fqs_wake_slots(PG_FUNCTION_ARGS)
+{
+	static FqsPlan plan = {
+		"SELECT qid FROM fqs.queue ORDER BY qid", 0, {InvalidOid}, NULL
+	};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SPITupleTable *tt;
+	uint64		nq;
+	uint64		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (fqs_shared == NULL)
+		return (Datum) 0;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nq = fqs_exec(&plan, NULL, NULL, 0);
+	tt = SPI_tuptable;
+	for (i = 0; i < nq; i++)
+	{
+		bool		isnull;
+		int32		qid = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc,
+													  1, &isnull));
+		int			stage;
+
+		for (stage = FQS_STAGE_CONCURRENT; stage <= FQS_STAGE_SEQUENTIAL; stage++)
+		{
+			int			slot = fqs_wake_slot(qid, stage);
+			FqsWakeSlot *w = &fqs_shared->wake[slot];
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, false, false, false};
+
+			values[0] = Int32GetDatum(qid);
+			values[1] = CStringGetTextDatum(stage == FQS_STAGE_CONCURRENT ?
+											"concurrent" : "sequential");
+			values[2] = Int32GetDatum(slot);
+			SpinLockAcquire(&w->mutex);
+			values[3] = Int32GetDatum(w->nwaiters);
+			values[4] = BoolGetDatum(w->mixed);
+			SpinLockRelease(&w->mutex);
+			values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&w->woken));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+								 values, nulls);
+		}
+	}
+	SPI_finish();
+	return (Datum) 0;
 }

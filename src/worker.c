@@ -629,7 +629,7 @@ mover_step(int32 qid, const char *name, int32 max_ready, bool breaker_open,
 						   DatumGetTimestampTz(fqs_getdatum(0, 4, &isnull)),
 						   DatumGetTimestampTz(fqs_getdatum(0, 5, &isnull)));
 			fqs_ready_added_at_commit(qid, moved);
-			fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT);
+			fqs_wake_at_commit(qid, FQS_STAGE_CONCURRENT, moved);
 		}
 		ready += moved;
 		if (moved == room)
