@@ -256,6 +256,8 @@ _PG_init(void)
 	}
 #endif
 
+	/* before any callback of first use: see there */
+	fqs_wake_callback_init();
 	fqs_shmem_install_hooks();
 	fqs_register_launcher();
 }

@@ -204,6 +204,7 @@ extern int	fqs_max_wait_s;
 /* shmem.c */
 extern FqsShared *fqs_shared;
 extern void fqs_shmem_install_hooks(void);
+extern void fqs_wake_callback_init(void);
 extern int	fqs_wake_slot(int32 qid, int stage);
 extern void fqs_wake_at_commit(int32 qid, int stage, int64 n);
 extern void fqs_poke_worker_at_commit(void);

@@ -329,6 +329,25 @@ fqs_xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * Register the commit callback that sends the wake-ups, from _PG_init:
+ * before every other fqs callback, which are registered on first use.
+ * Callbacks run in the reverse order of registration, and the wake-ups
+ * must go out after scan.c's callback lowered the claim cursors to the
+ * rows the transaction made claimable -- a claimer woken before that
+ * could start its scan from a cursor past them, find nothing and sleep
+ * until its next recheck (bench/wakeup_many.sh saw 1 s at p99).
+ */
+void
+fqs_wake_callback_init(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(fqs_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+}
+
+/*
  * Wake this database's worker when the current transaction commits, so
  * that its mover acts now rather than after fqs.naptime.
  */
