@@ -33,6 +33,14 @@
 #   pipe1_kbig  pipe1 with KBIG keys instead of KEYS
 #   depth       claim 1 + ack latency (avg, p99) at depth D, 4 clients, one
 #               enqueue per claim keeps the depth (DEPTHS)
+#   wakeup      fqs only: WAKE_CLAIMERS (8) claimers asleep in
+#               fqs_claim(wait => ...) on one queue; an enqueue's COMMIT
+#               returned -> the first claimer returned (median, p99 ms over
+#               WAKE_SAMPLES enqueues; bench/wakeup_many.py)
+#   storage     fqs only: bytes per unfinished message beyond its payload,
+#               and whether the working-set tables stay flat while the full
+#               pipeline runs (bench/storage.sh, in a database of its own;
+#               its report is kept as peers-<stamp>-storage.md)
 #   redox       the same in the Redox shape, for the peers with per-key
 #               order (preload_redox.sql): every key's head is unprocessed
 #               (fqs: delivered only in a day; naive_fifo: taken by a stuck
@@ -40,9 +48,9 @@
 #               by the concurrent stage, so they pile up in the sequential
 #               one); series "<peer> redox"
 #
-# Modes:            N      KEYS  KBIG    T   DRAIN_CAP  DEPTHS
-#   (default)       100000 100   100000  10  20         1000 10000 100000
-#   --quick         1500   100   1500    2   2          1000 10000
+# Modes:            N      KEYS  KBIG    T   DRAIN_CAP  DEPTHS              WAKE_SAMPLES  STORAGE_N/ROUNDS/WINDOW
+#   (default)       100000 100   100000  10  20         1000 10000 100000   500           100000/6/20
+#   --quick         1500   100   1500    2   2          1000 10000          100           10000/2/5
 #   (--quick leaves out drain1_c64: 64 new backends would spend its 2 s
 #   warming up)
 #   --depth adds 1000000 and 10000000 to DEPTHS (slow: loading 1e7 per peer).
@@ -83,7 +91,7 @@ for a in "$@"; do
 done
 
 ENVLINE=""
-for v in N KEYS KBIG T DRAIN_CAP DEPTHS DEPTH_SECS PEERS WORKLOADS CLIENTS HELD_SECS HELD_RATE HELD_PEERS PGMQ_SQL FQSPEERS_BASE FQSPEERS_PORT KEEP; do
+for v in N KEYS KBIG T DRAIN_CAP DEPTHS DEPTH_SECS WAKE_CLAIMERS WAKE_SAMPLES STORAGE_N STORAGE_ROUNDS STORAGE_WINDOW PEERS WORKLOADS CLIENTS HELD_SECS HELD_RATE HELD_PEERS PGMQ_SQL FQSPEERS_BASE FQSPEERS_PORT KEEP; do
   if printenv "$v" >/dev/null 2>&1; then ENVLINE+="$v='$(printenv "$v")' "; fi
 done
 CMDLINE="${ENVLINE}bench/peers.sh${ARGS:+ $ARGS}"
@@ -91,10 +99,15 @@ CMDLINE="${ENVLINE}bench/peers.sh${ARGS:+ $ARGS}"
 if [ "$MODE" = quick ]; then
   N=${N:-1500}; KBIG=${KBIG:-1500}; T=${T:-2}; DRAIN_CAP=${DRAIN_CAP:-2}
   DEPTHS=${DEPTHS:-"1000 10000"}; DEPTH_SECS=${DEPTH_SECS:-2}
+  WAKE_SAMPLES=${WAKE_SAMPLES:-100}
+  STORAGE_N=${STORAGE_N:-10000}; STORAGE_ROUNDS=${STORAGE_ROUNDS:-2}; STORAGE_WINDOW=${STORAGE_WINDOW:-5}
 else
   N=${N:-100000}; KBIG=${KBIG:-100000}; T=${T:-10}; DRAIN_CAP=${DRAIN_CAP:-20}
   DEPTHS=${DEPTHS:-"1000 10000 100000"}; DEPTH_SECS=${DEPTH_SECS:-10}
+  WAKE_SAMPLES=${WAKE_SAMPLES:-500}
+  STORAGE_N=${STORAGE_N:-100000}; STORAGE_ROUNDS=${STORAGE_ROUNDS:-6}; STORAGE_WINDOW=${STORAGE_WINDOW:-20}
 fi
+WAKE_CLAIMERS=${WAKE_CLAIMERS:-8}
 [ "$DEPTH_LADDER" = 1 ] && DEPTHS="$DEPTHS 1000000 10000000"
 KEYS=${KEYS:-100}
 CLIENTS=${CLIENTS:-8}
@@ -102,9 +115,9 @@ DEPTH_CLIENTS=4
 PEERS=${PEERS:-"naive naive_fifo pgq pgmq fqs fqs_array pg-boss graphile-worker"}
 if [ "$MODE" = quick ]; then
   # no 64-client drain: 64 fresh backends spend a 2-second cap warming up
-  WORKLOADS=${WORKLOADS:-"enq1 enq100 drain1 drain10 drain1_c1 pipe1 pipe10 pipe1_kbig depth redox"}
+  WORKLOADS=${WORKLOADS:-"enq1 enq100 drain1 drain10 drain1_c1 pipe1 pipe10 pipe1_kbig depth redox wakeup storage"}
 else
-  WORKLOADS=${WORKLOADS:-"enq1 enq100 drain1 drain10 drain1_c1 drain1_c64 pipe1 pipe10 pipe1_kbig depth redox"}
+  WORKLOADS=${WORKLOADS:-"enq1 enq100 drain1 drain10 drain1_c1 drain1_c64 pipe1 pipe10 pipe1_kbig depth redox wakeup storage"}
 fi
 HELD_SECS=${HELD_SECS:-600}
 HELD_RATE=${HELD_RATE:-400}
@@ -189,7 +202,7 @@ meta settings "fsync=on, synchronous_commit=on, full_page_writes=on, shared_buff
 meta machine "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, $(uname -sr); shared with other work"
 meta command "$CMDLINE"
 meta mode "$MODE"
-meta params "N=$N KEYS=$KEYS KBIG=$KBIG CLIENTS=$CLIENTS T=${T}s DRAIN_CAP=${DRAIN_CAP}s DEPTHS='$DEPTHS' DEPTH_CLIENTS=$DEPTH_CLIENTS DEPTH_SECS=${DEPTH_SECS}s$(
+meta params "N=$N KEYS=$KEYS KBIG=$KBIG CLIENTS=$CLIENTS T=${T}s DRAIN_CAP=${DRAIN_CAP}s DEPTHS='$DEPTHS' DEPTH_CLIENTS=$DEPTH_CLIENTS DEPTH_SECS=${DEPTH_SECS}s WAKE_CLAIMERS=$WAKE_CLAIMERS WAKE_SAMPLES=$WAKE_SAMPLES STORAGE_N=$STORAGE_N STORAGE_ROUNDS=$STORAGE_ROUNDS STORAGE_WINDOW=${STORAGE_WINDOW}s$(
   case " $WORKLOADS " in *" held "*) echo " HELD_SECS=${HELD_SECS}s HELD_RATE=$HELD_RATE HELD_PEERS='$HELD_PEERS'" ;; esac)"
 meta workloads "$WORKLOADS"
 meta peers "$PEERS"
@@ -429,6 +442,35 @@ depth_run() {   # depth_run <peer> <series> <D> <claim script> <remaining file> 
   rec "depth_$d" "$s" "$(awk -v n="${lat%% *}" -v t="$DEPTH_SECS" 'BEGIN { printf "%.0f", n / t }')" "$lat $after"
 }
 
+# wake-up (P7): bench/wakeup_many.py in the peer's database; value = median
+# ms, detail = "median p99 p90 max claimers samples"
+wakeup_run() {   # wakeup_run <peer>
+  local p=$1 db out=$RUN/$1.wakeup.out r
+  db=$(conf "$p" DB)
+  if ! /usr/bin/python3 -c 'import psycopg' 2>/dev/null; then
+    { [ "$(id -u)" = 0 ] && apt-get install -y python3-psycopg >"$RUN/apt-psycopg.log" 2>&1; } ||
+      { rec wakeup "$p" "skipped: needs python3-psycopg (apt-get install python3-psycopg)"; return; }
+  fi
+  /usr/bin/python3 "$HERE/wakeup_many.py" "host=$SOCK port=$PORT user=postgres dbname=$db" \
+    "$WAKE_CLAIMERS" "$WAKE_SAMPLES" >"$out" 2>&1 || { rec wakeup "$p" "error: see $out"; return; }
+  r=$(sed -n 's/.*ms: median \([0-9.-]*\), p90 \([0-9.-]*\), p99 \([0-9.-]*\), max \([0-9.-]*\).*/\1 \3 \2 \4/p' "$out")
+  [ -n "$r" ] || { rec wakeup "$p" "error: no result in $out"; return; }
+  rec wakeup "$p" "${r%% *}" "$r $WAKE_CLAIMERS $WAKE_SAMPLES"
+}
+
+# storage (P8): bench/storage.sh in database storage of this cluster;
+# value = bytes per ready message beyond its payload, detail = "ready
+# processed first_kB last_kB lowest_kB highest_kB" (working set while the
+# pipeline runs)
+storage_run() {   # storage_run <peer>
+  local p=$1 res=$RUN/storage.result
+  FQSSTORAGE_SOCK=$SOCK FQSSTORAGE_PORT=$PORT FQSSTORAGE_BASE=$RUN/storage PGBIN=$PGBIN \
+    OUT=$RUN/storage.md RESULT_FILE=$res N=$STORAGE_N KEYS=$KEYS ROUNDS=$STORAGE_ROUNDS WINDOW=$STORAGE_WINDOW \
+    bash "$HERE/storage.sh" >"$RUN/storage.log" 2>&1 || { rec storage "$p" "error: see $RUN/storage.log"; return; }
+  [ -s "$res" ] || { rec storage "$p" "error: no result, see $RUN/storage.log"; return; }
+  rec storage "$p" "$(cut -d' ' -f1 "$res")" "$(cat "$res")"
+}
+
 run_workload() {   # run_workload <workload> <peer>
   local w=$1 p=$2 r
   if [ -n "${SKIP[$p]:-}" ]; then rec "$w" "$p" "${SKIP[$p]}"; return; fi
@@ -491,6 +533,16 @@ i=0
 for w in $WORKLOADS; do
   if [ "$w" = depth ]; then depth_ladder; continue; fi
   if [ "$w" = redox ]; then depth_ladder redox; continue; fi
+  if [ "$w" = wakeup ] || [ "$w" = storage ]; then
+    # fqs only: the peers have no server-side wait, and their storage
+    # differs in kind (bench/storage.sh measures fqs's relations)
+    case " $PEERS " in
+      *" fqs "*)
+        if [ -n "${SKIP[fqs]:-}" ]; then rec "$w" fqs "${SKIP[fqs]}"; else "${w}_run" fqs; fi
+        log "$w fqs: $(tail -1 "$TSV" | cut -f3,4)" ;;
+    esac
+    continue
+  fi
   if [ "$w" = held ]; then
     for hp in $HELD_PEERS; do
       p=${hp%%:*}; script=claim_ack.sql; label=$p
@@ -522,5 +574,6 @@ mkdir -p "$HERE/results"
 OUT=$HERE/results/peers-$STAMP
 python3 "$HERE/lib/peers_report.py" "$TSV" "$META" "$OUT" || die "report failed"
 cp "$TSV" "$OUT.tsv"
+[ -f "$RUN/storage.md" ] && cp "$RUN/storage.md" "$OUT-storage.md"
 log "written: $OUT.md ($(( T_END - T_START )) s)"
 cat "$OUT.md"

@@ -27,7 +27,13 @@
 # Environment (defaults): N=100000 PAYLOAD=200 KEYS=100 ROUNDS=6 WINDOW=20
 #   FQSSTORAGE_BASE=/tmp/fqsstorage FQSSTORAGE_PORT=55436
 #   PGBIN=/usr/lib/postgresql/15/bin KEEP=0
-# Output: stdout and bench/results/storage-<date>.md.
+# Output: stdout and bench/results/storage-<date>.md (OUT=<file> writes it
+# there instead).  RESULT_FILE=<file> also gets one line, "bytes beyond
+# the payload per ready message, per processed message, working set kB in
+# the first window, in the last, lowest, highest".
+# FQSSTORAGE_SOCK=<dir> (with FQSSTORAGE_PORT) measures in a cluster that
+# is already running (bench/peers.sh does): database storage is created
+# afresh there, and the cluster is left running.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,7 +51,7 @@ KEEP=${KEEP:-0}
 RUNAS=postgres
 DB=storage
 PGDATA=$BASE/pgdata
-SOCK=$BASE
+SOCK=${FQSSTORAGE_SOCK:-$BASE}
 ENVLINE=""
 for v in N PAYLOAD KEYS ROUNDS WINDOW; do
   if printenv "$v" >/dev/null 2>&1; then ENVLINE+="$v='$(printenv "$v")' "; fi
@@ -58,7 +64,14 @@ psqlc() { "$PGBIN/psql" -h "$SOCK" -p "$PORT" -U postgres -X -v ON_ERROR_STOP=1 
 . "$HERE/lib/cluster.sh"
 trap cleanup EXIT
 
-start_fresh_cluster "shared_buffers = 256MB" "autovacuum_naptime = 10s"
+if [ -n "${FQSSTORAGE_SOCK:-}" ]; then
+  KEEP=1
+  mkdir -p "$BASE"
+  if [ "$(id -u)" = 0 ]; then chown "$RUNAS" "$BASE"; fi
+  psqlc -d postgres -c "DROP DATABASE IF EXISTS $DB"
+else
+  start_fresh_cluster "shared_buffers = 256MB" "autovacuum_naptime = 10s"
+fi
 psqlc -d postgres -c "CREATE DATABASE $DB"
 psqlc -d $DB -c "SET client_min_messages = error" -c "CREATE EXTENSION fqs"
 
@@ -141,8 +154,14 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 stamp=$(date +%Y-%m-%d)
-out=$REPO/bench/results/storage-$stamp.md
-[ -e "$out" ] && out=$REPO/bench/results/storage-$stamp-$(date +%H%M%S).md
+out=${OUT:-$REPO/bench/results/storage-$stamp.md}
+[ -z "${OUT:-}" ] && [ -e "$out" ] && out=$REPO/bench/results/storage-$stamp-$(date +%H%M%S).md
+if [ -n "${RESULT_FILE:-}" ]; then
+  total() { per_msg "$1" | awk -F'|' '/beyond the payload/ { print $2 }'; }
+  printf '%s %s %s\n' "$(total ready)" "$(total processed)" \
+    "$(printf '%s' "$steady" | awk -F'|' '{ h = $6 + 0; if (NR == 1) { f = lo = hi = h } if (h < lo) lo = h; if (h > hi) hi = h; l = h }
+                                           END { print f, l, lo, hi }')" >"$RESULT_FILE"
+fi
 {
   echo "# fqs storage per message, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
