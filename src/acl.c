@@ -406,7 +406,10 @@ fqs_revoke(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* fqs.receipt(): 63 random bits, never 0 -- receipts cannot be guessed. */
+/*
+ * fqs.receipt(): 63 random bits, never 0 -- receipts cannot be guessed.
+ * With fqs.node_id set, the low 10 bits are the node's number instead.
+ */
 Datum
 fqs_receipt(PG_FUNCTION_ARGS)
 {
@@ -419,6 +422,8 @@ fqs_receipt(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not generate a random receipt")));
 		r &= UINT64CONST(0x7FFFFFFFFFFFFFFF);
+		if (fqs_node_id != 0)
+			r = (r & ~((uint64) FQS_MAX_NODE_ID)) | (uint64) fqs_node_id;
 	} while (r == 0);
 	PG_RETURN_INT64((int64) r);
 }

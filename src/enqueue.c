@@ -350,7 +350,7 @@ enqueue_many(FqsQueue *q, int n, Datum *payloads, char **keys,
 	for (i = 0; i < n; i++)
 	{
 		if (!ids_given)
-			ids[i] = nextval_internal(idseq, false);
+			ids[i] = fqs_node_tag(nextval_internal(idseq, false));
 		idd[i] = Int64GetDatum(ids[i]);
 		items[i].pos = i;
 		items[i].key = keys[i];
@@ -470,7 +470,7 @@ fqs_enqueue(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("dedup_id must not be empty"),
 					 errhint("Pass NULL for no deduplication.")));
-		id = nextval_internal(enq_message_id_seq(), false);
+		id = fqs_node_tag(nextval_internal(enq_message_id_seq(), false));
 		v[0] = Int32GetDatum(q.qid);
 		v[1] = CStringGetTextDatum(dedup);
 		v[2] = Int64GetDatum(id);

@@ -40,6 +40,7 @@ int			fqs_max_batch = 10000;
 int			fqs_max_lease_s = 24 * 3600;
 int			fqs_max_delay_s = 30 * 24 * 3600;
 int			fqs_max_wait_s = 3600;
+int			fqs_node_id = 0;
 int			fqs_malloc_trim_kb = 4096;
 
 void		_PG_init(void);
@@ -163,6 +164,26 @@ _PG_init(void)
 							INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/*
+	 * A server's number among the fqs servers a router (fqs_router) spreads
+	 * queues over.  It goes into the low bits of every new message id and
+	 * receipt (see fqs_node_tag), so that they are unique across servers
+	 * and name the one that issued them.
+	 */
+	DefineCustomIntVariable("fqs.node_id",
+							"This server's number among fqs nodes (0: none).",
+							"1 to 1023 put the number into the low 10 bits of "
+							"every new message id and receipt.  Set it once, "
+							"before the first message, and never change it "
+							"back to 0.",
+							&fqs_node_id,
+							0,
+							0,
+							FQS_MAX_NODE_ID,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("fqs.databases",

@@ -34,6 +34,12 @@
 
 /* Largest fifo_key and dedup_id accepted, in bytes. */
 #define FQS_MAX_KEY_BYTES	1024
+/*
+ * fqs.node_id: a node's number lives in the low FQS_NODE_BITS bits of its
+ * message ids and receipts (fqs_node_tag).
+ */
+#define FQS_NODE_BITS		10
+#define FQS_MAX_NODE_ID		((1 << FQS_NODE_BITS) - 1)
 /* Largest error text of fqs_fail and reason of fqs_skip, in bytes. */
 #define FQS_MAX_REASON_BYTES	65536
 /* Default backoff of fqs_fail: base * 2^(attempt-1), capped. */
@@ -200,6 +206,7 @@ extern int	fqs_max_batch;
 extern int	fqs_max_lease_s;
 extern int	fqs_max_delay_s;
 extern int	fqs_max_wait_s;
+extern int	fqs_node_id;
 
 /* shmem.c */
 extern FqsShared *fqs_shared;
@@ -327,6 +334,7 @@ extern Interval *fqs_check_interval(FunctionCallInfo fcinfo, int argno,
 									int max_s, const char *guc);
 extern int64 fqs_interval_ms(Interval *iv);
 extern bool fqs_check_deliver_at(FunctionCallInfo fcinfo, int argno);
+extern int64 fqs_node_tag(int64 n);
 extern int64 fqs_arg_int64(FunctionCallInfo fcinfo, int argno,
 						   const char *what);
 extern void fqs_check_receipt(int64 receipt);

@@ -443,6 +443,25 @@ fqs_check_deliver_at(FunctionCallInfo fcinfo, int argno)
 	return true;
 }
 
+/*
+ * A new message id from sequence value n: with fqs.node_id set, n shifted
+ * left by FQS_NODE_BITS with the node's number in the low bits, so that ids
+ * stay unique across nodes, ascend per node, and name their node.
+ */
+int64
+fqs_node_tag(int64 n)
+{
+	if (fqs_node_id == 0)
+		return n;
+	if (n < 0 || n > (PG_INT64_MAX >> FQS_NODE_BITS))
+		ereport(ERROR,
+				(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
+				 errmsg("message id " INT64_FORMAT " is too large to carry a node number", n),
+				 errdetail("With fqs.node_id set, message ids are at most " INT64_FORMAT ".",
+						   PG_INT64_MAX >> FQS_NODE_BITS)));
+	return (n << FQS_NODE_BITS) | fqs_node_id;
+}
+
 /* A bigint argument that must not be NULL. */
 int64
 fqs_arg_int64(FunctionCallInfo fcinfo, int argno, const char *what)
