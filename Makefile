@@ -5,12 +5,12 @@
 # `make prove_installcheck` the TAP tests.  test/run-tests.sh drives all of
 # them and prints one "N passed, N failed" line.
 
-EXTENSION = fqs
+EXTENSION = fqs fqs_router
 MODULE_big = fqs
 OBJS = src/fqs.o src/util.o src/shmem.o src/enqueue.o src/claim.o src/sequential.o src/admin.o src/worker.o src/acl.o src/breaker.o src/scan.o src/tail.o src/metrics.o
 PGFILEDESC = "fqs - ordered two-stage message queue"
 
-DATA = $(wildcard src/fqs--*.sql)
+DATA = $(wildcard src/fqs--*.sql) $(wildcard router/fqs_router--*.sql)
 PG_CPPFLAGS = -Isrc
 # -Wextra, less unused-parameter: PostgreSQL's own headers (and callback
 # signatures) have parameters a given caller does not use.

@@ -4,8 +4,9 @@
 set -euo pipefail
 # default-jdk-headless and libpostgresql-jdbc-java: examples/java (javac, and
 # the JDBC driver at /usr/share/java/postgresql.jar); python3-prometheus-client:
-# TAP 016 parses fqs_metrics() with it
-pkgs="postgresql-15 postgresql-server-dev-15 postgresql-client-15 libipc-run-perl make gcc python3-psycopg python3-prometheus-client default-jdk-headless libpostgresql-jdbc-java"
+# TAP 016 parses fqs_metrics() with it; postgresql-15-plproxy: fqs_router
+# (TAP 018 and 019)
+pkgs="postgresql-15 postgresql-server-dev-15 postgresql-client-15 libipc-run-perl make gcc python3-psycopg python3-prometheus-client default-jdk-headless libpostgresql-jdbc-java postgresql-15-plproxy"
 # building and testing the Debian package (test/package.sh): debhelper,
 # pg_buildext and its debhelper add-on (postgresql-server-dev-all), and
 # dpkg-buildpackage with the tools Debian assumes

@@ -68,7 +68,8 @@ extdir=$("$PG_CONFIG" --sharedir)/extension
 # the fqs files of the PostgreSQL install (regular files)
 fqs_files() {
 	local f
-	for f in "$pkglibdir/fqs.so" "$pkglibdir/bitcode/fqs.index.bc" "$extdir/fqs.control" "$extdir"/fqs--*.sql; do
+	for f in "$pkglibdir/fqs.so" "$pkglibdir/bitcode/fqs.index.bc" "$extdir/fqs.control" "$extdir"/fqs--*.sql \
+		"$extdir/fqs_router.control" "$extdir"/fqs_router--*.sql; do
 		[ -f "$f" ] && echo "$f"
 	done
 	[ -d "$pkglibdir/bitcode/fqs" ] && find "$pkglibdir/bitcode/fqs" -type f
@@ -348,8 +349,8 @@ check "every C file was compiled with -Werror" werror
 dpkg-deb -c "$deb" >"$logdir/contents.txt" 2>&1
 deb_has() {
 	local want missing="" f
-	want="$pkglibdir/fqs.so $extdir/fqs.control"
-	for f in $(grep -E '^src/fqs--.*\.sql$' "$tracked"); do
+	want="$pkglibdir/fqs.so $extdir/fqs.control $extdir/fqs_router.control"
+	for f in $(grep -E '^(src/fqs|router/fqs_router)--.*\.sql$' "$tracked"); do
 		want="$want $extdir/$(basename "$f")"
 	done
 	for f in $want; do
@@ -357,7 +358,7 @@ deb_has() {
 	done
 	[ -z "$missing" ] || { echo "missing:$missing"; return 1; }
 }
-check "the .deb holds fqs.so, fqs.control and every src/fqs--*.sql" deb_has
+check "the .deb holds fqs.so, fqs.control, fqs_router.control and every src/fqs--*.sql and router/fqs_router--*.sql" deb_has
 
 deb_fields() {
 	local p v d

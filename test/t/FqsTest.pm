@@ -40,6 +40,15 @@
 #	Start the node again and check (one test, named $test_name) that it
 #	went through crash recovery.  Returns the log position from before the
 #	start.
+#
+# router_nodes($n)
+#	Start $n fqs nodes (preloaded, fqs.node_id 1..$n, fqs created in
+#	database postgres) and a proxy node with fqs_router (and plproxy) in
+#	database postgres, each node added to the router as n1..n$n.  Returns
+#	($proxy, @nodes).
+#
+# node_connstr($node)
+#	The libpq connection string of $node's database postgres.
 
 package FqsTest;
 
@@ -61,6 +70,8 @@ our @EXPORT = qw(
   server_processes
   crash_server
   start_after_crash
+  router_nodes
+  node_connstr
 );
 
 sub preloaded_node
@@ -163,6 +174,36 @@ sub start_after_crash
 	ok($node->log_contains(qr/database system was interrupted|not properly shut down/, $logpos),
 		$test_name);
 	return $logpos;
+}
+
+sub node_connstr
+{
+	my ($node) = @_;
+	return 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
+}
+
+sub router_nodes
+{
+	my ($n) = @_;
+	my @nodes;
+	for my $i (1 .. $n)
+	{
+		my $node = preloaded_node("n$i", "fqs.node_id = $i\n");
+		$node->safe_psql('postgres', 'CREATE EXTENSION fqs');
+		push @nodes, $node;
+	}
+	my $proxy = PostgreSQL::Test::Cluster->new('proxy');
+	$proxy->init;
+	$proxy->append_conf('postgresql.conf', "log_min_messages = warning\n");
+	$proxy->start;
+	$proxy->safe_psql('postgres',
+		'SET client_min_messages = warning; CREATE EXTENSION fqs_router CASCADE');
+	for my $i (1 .. $n)
+	{
+		$proxy->safe_psql('postgres',
+			"SELECT fqs_router_add_node('n$i', '" . node_connstr($nodes[ $i - 1 ]) . "')");
+	}
+	return ($proxy, @nodes);
 }
 
 1;
