@@ -39,7 +39,7 @@
 #               WAKE_SAMPLES enqueues; bench/wakeup_many.py)
 #   storage     fqs only: bytes per unfinished message beyond its payload,
 #               and whether the working-set tables stay flat while the full
-#               pipeline runs (bench/storage.sh, in a database of its own;
+#               pipeline runs (bench/storage.sh, in a cluster of its own;
 #               its report is kept as peers-<stamp>-storage.md)
 #   redox       the same in the Redox shape, for the peers with per-key
 #               order (preload_redox.sql): every key's head is unprocessed
@@ -458,13 +458,14 @@ wakeup_run() {   # wakeup_run <peer>
   rec wakeup "$p" "${r%% *}" "$r $WAKE_CLAIMERS $WAKE_SAMPLES"
 }
 
-# storage (P8): bench/storage.sh in database storage of this cluster;
-# value = bytes per ready message beyond its payload, detail = "ready
-# processed first_kB last_kB lowest_kB highest_kB" (working set while the
-# pipeline runs)
+# storage (P8): bench/storage.sh, in a cluster of its own (autovacuum_naptime
+# 10 s: with the default minute the working set grows between two passes
+# and "flat" would measure the naptime); value = bytes per ready message
+# beyond its payload, detail = "ready processed first_kB last_kB lowest_kB
+# highest_kB" (working set while the pipeline runs)
 storage_run() {   # storage_run <peer>
   local p=$1 res=$RUN/storage.result
-  FQSSTORAGE_SOCK=$SOCK FQSSTORAGE_PORT=$PORT FQSSTORAGE_BASE=$RUN/storage PGBIN=$PGBIN \
+  FQSSTORAGE_BASE=$RUN/storage PGBIN=$PGBIN \
     OUT=$RUN/storage.md RESULT_FILE=$res N=$STORAGE_N KEYS=$KEYS ROUNDS=$STORAGE_ROUNDS WINDOW=$STORAGE_WINDOW \
     bash "$HERE/storage.sh" >"$RUN/storage.log" 2>&1 || { rec storage "$p" "error: see $RUN/storage.log"; return; }
   [ -s "$res" ] || { rec storage "$p" "error: no result, see $RUN/storage.log"; return; }

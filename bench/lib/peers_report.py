@@ -248,7 +248,7 @@ st = R.get('storage', {}).get('fqs')
 if st and num(st[0]) is not None:
     f = st[1].split()
     P("## Storage\n")
-    P(f"`bench/storage.sh` in a database of its own ({param('STORAGE_N', '?')} messages over "
+    P(f"`bench/storage.sh` in a cluster of its own ({param('STORAGE_N', '?')} messages over "
       f"{param('KEYS', '?')} keys, after VACUUM): **{float(f[0]):.0f} bytes** per ready message beyond its payload, "
       f"{float(f[1]):.0f} per processed one (tables, indexes, TOAST). While the full pipeline ran "
       f"({param('STORAGE_ROUNDS', '?')} windows of {param('STORAGE_WINDOW', '?')}), the working-set tables went from "
