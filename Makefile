@@ -26,7 +26,7 @@ REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
 ISOLATION = isolation_level claim_skip_locked enqueue_order lost_release dead_head compose pen_mover max_claimed \
 	rr_complete drop_enqueue skip_complete seq_lease_reaper lock_squat \
 	failure_threshold failure_probe failure_success array_key_order scan_cursor key_tail \
-	seq_lease_cursor key_lock_queue key_gate_run
+	seq_lease_cursor key_lock_queue key_gate_run move_claim
 # specs whose outcome needs shared memory (the holding pen's depth
 # estimate, the failure breaker); FQS_NOPRELOAD=1 runs the others without
 # shared_preload_libraries (test/fqs-nopreload.conf)

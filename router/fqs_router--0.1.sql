@@ -717,23 +717,36 @@ AS $$
 	RUN ON fqs_router.receipt_part(receipt);
 $$;
 
-CREATE FUNCTION fqs_retry(id bigint)
+/*
+ * By message id: the node in the id's low bits, where the message was
+ * enqueued.  A queue that moved since took its messages along, so on "no
+ * such message" the other nodes are asked in turn.
+ */
+CREATE FUNCTION fqs_router.other_parts(part integer)
+RETURNS SETOF integer
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT n.part FROM fqs_router.node n WHERE n.part OPERATOR(pg_catalog.<>) $1 ORDER BY n.part $$;
+
+CREATE FUNCTION fqs_router.retry_on(part integer, id bigint)
 RETURNS void
 LANGUAGE plproxy
 AS $$
 	CLUSTER 'fqs_router';
-	RUN ON fqs_router.id_part(id);
+	RUN ON part;
+	SELECT @extschema@.fqs_retry(id);
 $$;
 
-CREATE FUNCTION fqs_skip(id bigint, reason text)
+CREATE FUNCTION fqs_router.skip_on(part integer, id bigint, reason text)
 RETURNS void
 LANGUAGE plproxy
 AS $$
 	CLUSTER 'fqs_router';
-	RUN ON fqs_router.id_part(id);
+	RUN ON part;
+	SELECT @extschema@.fqs_skip(id, reason);
 $$;
 
-CREATE FUNCTION fqs_message_status(id bigint)
+CREATE FUNCTION fqs_router.message_status_on(part integer, id bigint)
 RETURNS TABLE (queue text, fifo_key text, seq bigint, state text,
 			   attempts integer, enqueued_at timestamptz,
 			   claimed_at timestamptz, committed_at timestamptz,
@@ -741,7 +754,81 @@ RETURNS TABLE (queue text, fifo_key text, seq bigint, state text,
 LANGUAGE plproxy
 AS $$
 	CLUSTER 'fqs_router';
-	RUN ON fqs_router.id_part(id);
+	RUN ON part;
+	SELECT s.queue, s.fifo_key, s.seq, s.state, s.attempts, s.enqueued_at,
+		   s.claimed_at, s.committed_at, s.completed_at, s.last_error
+	  FROM @extschema@.fqs_message_status(id) s;
+$$;
+
+CREATE FUNCTION fqs_retry(id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p integer := fqs_router.id_part(id);
+	o integer;
+BEGIN
+	PERFORM fqs_router.retry_on(p, id);
+EXCEPTION WHEN no_data_found THEN
+	FOR o IN SELECT * FROM fqs_router.other_parts(p) LOOP
+		BEGIN
+			PERFORM fqs_router.retry_on(o, id);
+			RETURN;
+		EXCEPTION WHEN no_data_found THEN
+			NULL;
+		END;
+	END LOOP;
+	RAISE EXCEPTION 'message % does not exist', id USING ERRCODE = 'no_data_found';
+END
+$$;
+
+CREATE FUNCTION fqs_skip(id bigint, reason text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p integer := fqs_router.id_part(id);
+	o integer;
+BEGIN
+	PERFORM fqs_router.skip_on(p, id, reason);
+EXCEPTION WHEN no_data_found THEN
+	FOR o IN SELECT * FROM fqs_router.other_parts(p) LOOP
+		BEGIN
+			PERFORM fqs_router.skip_on(o, id, reason);
+			RETURN;
+		EXCEPTION WHEN no_data_found THEN
+			NULL;
+		END;
+	END LOOP;
+	RAISE EXCEPTION 'message % does not exist', id USING ERRCODE = 'no_data_found';
+END
+$$;
+
+CREATE FUNCTION fqs_message_status(id bigint)
+RETURNS TABLE (queue text, fifo_key text, seq bigint, state text,
+			   attempts integer, enqueued_at timestamptz,
+			   claimed_at timestamptz, committed_at timestamptz,
+			   completed_at timestamptz, last_error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p integer := fqs_router.id_part(id);
+	o integer;
+BEGIN
+	RETURN QUERY SELECT * FROM fqs_router.message_status_on(p, id);
+	IF FOUND THEN
+		RETURN;
+	END IF;
+	FOR o IN SELECT * FROM fqs_router.other_parts(p) LOOP
+		RETURN QUERY SELECT * FROM fqs_router.message_status_on(o, id);
+		IF FOUND THEN
+			RETURN;
+		END IF;
+	END LOOP;
+END
 $$;
 
 /*
@@ -852,6 +939,180 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+/* ---------------------------------------------------------------------
+ * Live moves: fqs_router_move_queue(queue, node)
+ *
+ * The source node drains the queue (it refuses new work with QM001 while
+ * the leases it gave out finish or expire), exports everything unfinished
+ * in one snapshot and refuses everything; the target imports it in one
+ * transaction; the directory then names the target with epoch + 1, and the
+ * source forgets the queue.  Callers that retry on QM001 reach the target
+ * once the move's transaction commits.  Every node step is idempotent for
+ * its epoch, so a move that stopped half-way is finished (or undone) by
+ * calling fqs_router_move_queue again.
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION fqs_router.move_begin_on(part integer, queue text, epoch integer)
+RETURNS text
+LANGUAGE plproxy
+AS $$
+	CLUSTER 'fqs_router';
+	RUN ON part;
+	SELECT fqs.move_begin(queue, epoch);
+$$;
+
+CREATE FUNCTION fqs_router.move_drain_on(part integer, queue text)
+RETURNS bigint
+LANGUAGE plproxy
+AS $$
+	CLUSTER 'fqs_router';
+	RUN ON part;
+	SELECT fqs.move_drain(queue);
+$$;
+
+CREATE FUNCTION fqs_router.move_export_on(part integer, queue text, epoch integer)
+RETURNS jsonb
+LANGUAGE plproxy
+AS $$
+	CLUSTER 'fqs_router';
+	RUN ON part;
+	SELECT fqs.move_export(queue, epoch);
+$$;
+
+CREATE FUNCTION fqs_router.move_import_on(part integer, queue text, epoch integer, doc jsonb)
+RETURNS bigint
+LANGUAGE plproxy
+AS $$
+	CLUSTER 'fqs_router';
+	RUN ON part;
+	SELECT fqs.move_import(queue, epoch, doc);
+$$;
+
+CREATE FUNCTION fqs_router.move_finish_on(part integer, queue text, epoch integer)
+RETURNS boolean
+LANGUAGE plproxy
+AS $$
+	CLUSTER 'fqs_router';
+	RUN ON part;
+	SELECT fqs.move_finish(queue, epoch);
+$$;
+
+CREATE FUNCTION fqs_router.move_abort_on(part integer, queue text, epoch integer)
+RETURNS boolean
+LANGUAGE plproxy
+AS $$
+	CLUSTER 'fqs_router';
+	RUN ON part;
+	SELECT fqs.move_abort(queue, epoch);
+$$;
+
+CREATE FUNCTION fqs_router.move_state_on(part integer, queue text,
+										 OUT move_state text, OUT move_epoch integer)
+RETURNS SETOF record
+LANGUAGE plproxy
+AS $$
+	CLUSTER 'fqs_router';
+	RUN ON part;
+	SELECT q.move_state, q.move_epoch FROM fqs.queue q
+	 WHERE q.name OPERATOR(pg_catalog.=) queue::text;
+$$;
+
+REVOKE ALL ON FUNCTION fqs_router.move_begin_on(integer, text, integer),
+	fqs_router.move_drain_on(integer, text),
+	fqs_router.move_export_on(integer, text, integer),
+	fqs_router.move_import_on(integer, text, integer, jsonb),
+	fqs_router.move_finish_on(integer, text, integer),
+	fqs_router.move_abort_on(integer, text, integer),
+	fqs_router.move_state_on(integer, text) FROM PUBLIC;
+
+/*
+ * fqs_router_move_queue(queue, node, timeout) -> how long the queue
+ * refused work.  The leases in flight get timeout to finish or expire
+ * (lease extensions are refused meanwhile); past it the move is undone
+ * and the queue works on where it was.
+ */
+CREATE FUNCTION fqs_router_move_queue(queue text, node text,
+									  timeout interval DEFAULT '5 minutes')
+RETURNS interval
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	pl record;
+	src integer;
+	dst integer;
+	e integer;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	st record;
+	state text;
+	doc jsonb;
+	pause interval;
+BEGIN
+	SELECT p.node, p.epoch INTO pl FROM fqs_router.placement p
+	 WHERE p.queue OPERATOR(pg_catalog.=) fqs_router_move_queue.queue
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'queue "%" does not exist', queue
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	SELECT n.part INTO dst FROM fqs_router.node n
+	 WHERE n.node OPERATOR(pg_catalog.=) fqs_router_move_queue.node;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'node "%" does not exist', node
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF pl.node OPERATOR(pg_catalog.=) node THEN
+		RETURN interval '0';
+	END IF;
+	SELECT n.part INTO src FROM fqs_router.node n
+	 WHERE n.node OPERATOR(pg_catalog.=) pl.node;
+	e := pl.epoch OPERATOR(pg_catalog.+) 1;
+
+	/* the target: nothing, a tombstone of an earlier move, or the import */
+	SELECT * INTO st FROM fqs_router.move_state_on(dst, queue);
+	IF FOUND AND st.move_state IS DISTINCT FROM 'moved'
+	   AND (st.move_state IS NOT NULL OR st.move_epoch IS DISTINCT FROM e) THEN
+		RAISE EXCEPTION 'node "%" already has a queue "%"', node, queue
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF NOT FOUND OR st.move_state OPERATOR(pg_catalog.=) 'moved' THEN
+		/* not imported yet (or an earlier attempt stopped before) */
+		state := fqs_router.move_begin_on(src, queue, e);
+		WHILE state OPERATOR(pg_catalog.=) 'draining'
+			  AND fqs_router.move_drain_on(src, queue) OPERATOR(pg_catalog.>) 0 LOOP
+			IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0
+			   OPERATOR(pg_catalog.>) timeout THEN
+				PERFORM fqs_router.move_abort_on(src, queue, e);
+				RAISE EXCEPTION 'queue "%" still has leases after %: move undone', queue, timeout
+					USING ERRCODE = 'object_in_use',
+						  HINT = 'Lease extensions are refused during a move; give it a timeout longer than the queue''s lease.';
+			END IF;
+			PERFORM pg_catalog.pg_sleep(0.02);
+		END LOOP;
+		doc := fqs_router.move_export_on(src, queue, e);
+		BEGIN
+			PERFORM fqs_router.move_import_on(dst, queue, e, doc);
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM fqs_router.move_abort_on(src, queue, e);
+			RAISE;
+		END;
+	END IF;
+	UPDATE fqs_router.placement p SET node = fqs_router_move_queue.node, epoch = e,
+		   placed_at = pg_catalog.now()
+	 WHERE p.queue OPERATOR(pg_catalog.=) fqs_router_move_queue.queue;
+	pause := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0;
+	BEGIN
+		PERFORM fqs_router.move_finish_on(src, queue, e);
+	EXCEPTION WHEN OTHERS THEN
+		RAISE WARNING 'queue "%" moved to node "%", but node "%" could not forget it: %',
+			queue, node, pl.node, SQLERRM
+			USING HINT = 'It refuses every call (QM001); drop it there with fqs.move_finish(queue, epoch) once the node is back.';
+	END;
+	RETURN pause;
+END
+$$;
+REVOKE ALL ON FUNCTION fqs_router_move_queue(text, text, interval) FROM PUBLIC;
 
 /* ---------------------------------------------------------------------
  * Views gathered from every node

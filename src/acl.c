@@ -382,6 +382,8 @@ acl_change(FunctionCallInfo fcinfo, bool grant)
 		qid = fqs_getint32(0, 1);
 	}
 	fqs_check_right(qid, FQS_RIGHT_ALL, name);
+	if (qid != 0)
+		fqs_refuse_moving(qid, name);
 	v[0] = Int32GetDatum(qid);
 	v[1] = ObjectIdGetDatum(role);
 	v[2] = CStringGetTextDatum(acl_right_name(right));

@@ -29,6 +29,7 @@
 PG_FUNCTION_INFO_V1(fqs_create_queue);
 PG_FUNCTION_INFO_V1(fqs_alter_queue);
 PG_FUNCTION_INFO_V1(fqs_drop_queue);
+PG_FUNCTION_INFO_V1(fqs_move_begin);
 PG_FUNCTION_INFO_V1(fqs_pause);
 PG_FUNCTION_INFO_V1(fqs_resume);
 PG_FUNCTION_INFO_V1(fqs_rotate);
@@ -221,6 +222,7 @@ fqs_alter_queue(PG_FUNCTION_ARGS)
 	qid = fqs_getint32(0, 1);
 	/* a refusal rolls the change back */
 	fqs_check_right(qid, FQS_RIGHT_ALL, name);
+	fqs_refuse_moving(qid, name);
 	/* new failure breaker settings start from a closed breaker */
 	if (o.has_failure_threshold || o.failure_cooldown)
 		fqs_breaker_close(qid, "its settings changed");
@@ -292,6 +294,7 @@ fqs_drop_queue(PG_FUNCTION_ARGS)
 				 errmsg("queue \"%s\" does not exist", name)));
 	v[0] = fqs_getdatum(0, 1, &isnull);
 	fqs_check_right(DatumGetInt32(v[0]), FQS_RIGHT_ALL, name);
+	fqs_refuse_moving(DatumGetInt32(v[0]), name);
 	/*
 	 * Wait for commits, completes, claims and moves in flight on the queue
 	 * (they hold these rows), so that the statements below, which start
@@ -337,6 +340,7 @@ admin_set_paused(FunctionCallInfo fcinfo, bool paused)
 				 errmsg("queue \"%s\" does not exist", name)));
 	qid = fqs_getint32(0, 1);
 	fqs_check_right(qid, FQS_RIGHT_ALL, name);
+	fqs_refuse_moving(qid, name);
 	if (!paused)
 	{
 		/* an operator who knows the destination is back */
@@ -591,3 +595,67 @@ fqs_rotate(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(gen);
 }
+
+/*
+ * fqs.move_begin(queue, epoch) -> the queue's move state: the first step of
+ * a move to another node (fqs_router_move_queue).  The queue refuses new
+ * work from now on (QM001: enqueues, claims, lease extensions, settings),
+ * while the leases given out finish or expire.  The queue's name lock is
+ * taken exclusively first, so that every enqueue and claim that saw the
+ * queue as it was has ended: none can add a lease once this commits.
+ * Again with the same epoch, it changes nothing.
+ */
+Datum
+fqs_move_begin(PG_FUNCTION_ARGS)
+{
+	FqsCall		call;
+	static FqsPlan begin = {
+		"UPDATE fqs.queue SET move_state = 'draining', move_epoch = $2 "
+		" WHERE name = $1 AND move_state IS NULL RETURNING qid",
+		2, {TEXTOID, INT4OID}, NULL
+	};
+	static FqsPlan state = {
+		"SELECT qid, move_state, move_epoch FROM fqs.queue WHERE name = $1",
+		1, {TEXTOID}, NULL
+	};
+	char	   *name = fqs_check_queue_name(fcinfo, 0);
+	int32		epoch;
+	Datum		v[2];
+	bool		isnull;
+	Datum		st;
+	const char *result = "draining";
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("epoch must not be null")));
+	epoch = PG_GETARG_INT32(1);
+	fqs_call_begin(&call);
+	fqs_lock_queue_name(name, AccessExclusiveLock);
+	v[0] = CStringGetTextDatum(name);
+	v[1] = Int32GetDatum(epoch);
+	if (fqs_exec(&state, v, NULL, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name)));
+	fqs_check_right(fqs_getint32(0, 1), FQS_RIGHT_ALL, name);
+	st = fqs_getdatum(0, 2, &isnull);
+	if (!isnull)
+	{
+		int32		cur = fqs_getint32(0, 3);
+
+		if (cur != epoch)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("queue \"%s\" is already being moved (epoch %d, not %d)",
+							name, cur, epoch),
+					 errhint("Finish or abort that move first.")));
+		if (strcmp(TextDatumGetCString(st), "moved") == 0)
+			result = "moved";
+	}
+	else
+		fqs_exec(&begin, v, NULL, 0);
+	fqs_call_end(&call);
+	PG_RETURN_TEXT_P(cstring_to_text(result));
+}
+

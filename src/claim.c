@@ -459,6 +459,8 @@ fqs_claim_driver(FunctionCallInfo fcinfo, int stage, FqsClaimOnce claim_once_fn)
 							claim_once_fn) > 0 ||
 				q.claim_lock_held)
 				break;
+			/* the look's name lock: not held while asleep */
+			fqs_unlock_queue_name(qname, AccessShareLock);
 			if (q.breaker_until != 0)
 			{
 				/*
@@ -599,8 +601,12 @@ fqs_claim_any(PG_FUNCTION_ARGS)
 								deadline != 0, rsinfo, claim_admitted);
 			lock_held |= qs[i].q.claim_lock_held;
 		}
-		if (left < n || deadline == 0 || lock_held ||
-			!fqs_wait_sleep(-1, FQS_STAGE_CONCURRENT, deadline))
+		if (left < n || deadline == 0 || lock_held)
+			break;
+		/* this look's name locks: not held while asleep */
+		for (i = 0; i < nq; i++)
+			fqs_unlock_queue_name(qs[i].q.name, AccessShareLock);
+		if (!fqs_wait_sleep(-1, FQS_STAGE_CONCURRENT, deadline))
 			break;
 	}
 	if (deadline != 0)
@@ -932,6 +938,7 @@ fqs_extend_lease(PG_FUNCTION_ARGS)
 	Datum		v[3];
 	Datum		until;
 	bool		isnull;
+	int32		qid;
 
 	fqs_check_receipt(receipt);
 	if (lease == NULL)
@@ -948,9 +955,12 @@ fqs_extend_lease(PG_FUNCTION_ARGS)
 	else if (!fqs_seq_extend(id, receipt, lease))
 		claim_diagnose(id, receipt, true);
 	/* a refusal rolls the extension back */
-	fqs_check_right(fqs_getint32(0, 2), FQS_RIGHT_CONSUME, NULL);
+	qid = fqs_getint32(0, 2);
+	fqs_check_right(qid, FQS_RIGHT_CONSUME, NULL);
 	until = fqs_getdatum(0, 1, &isnull);
 	until = SPI_datumTransfer(until, true, sizeof(TimestampTz));
+	/* a queue that is moving lets leases end: no extensions */
+	fqs_refuse_moving(qid, NULL);
 	fqs_call_end(&call);
 	PG_RETURN_DATUM(until);
 }

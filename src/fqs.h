@@ -40,6 +40,11 @@
  */
 #define FQS_NODE_BITS		10
 #define FQS_MAX_NODE_ID		((1 << FQS_NODE_BITS) - 1)
+/*
+ * fqs's own SQLSTATE: the queue is moving to another node, or has moved
+ * (fqs_router).  Retryable: the router sends the retry to the new owner.
+ */
+#define ERRCODE_FQS_QUEUE_MOVED	MAKE_SQLSTATE('Q','M','0','0','1')
 /* Largest error text of fqs_fail and reason of fqs_skip, in bytes. */
 #define FQS_MAX_REASON_BYTES	65536
 /* Default backoff of fqs_fail: base * 2^(attempt-1), capped. */
@@ -335,6 +340,9 @@ extern Interval *fqs_check_interval(FunctionCallInfo fcinfo, int argno,
 extern int64 fqs_interval_ms(Interval *iv);
 extern bool fqs_check_deliver_at(FunctionCallInfo fcinfo, int argno);
 extern int64 fqs_node_tag(int64 n);
+extern void fqs_refuse_moving(int32 qid, const char *name);
+extern bool fqs_has_move_state(void);
+extern void fqs_unlock_queue_name(const char *name, LOCKMODE mode);
 extern int64 fqs_arg_int64(FunctionCallInfo fcinfo, int argno,
 						   const char *what);
 extern void fqs_check_receipt(int64 receipt);

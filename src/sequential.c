@@ -970,6 +970,24 @@ seq_take_dead(int64 id, char *stage, int32 *qid, int64 *kid, int64 *seq,
 	return true;
 }
 
+/*
+ * fqs_retry and fqs_skip change a queue's messages: not while the queue is
+ * moving to another node, whose copy would miss the change (QM001).
+ */
+static void
+seq_refuse_moving(int64 id)
+{
+	static FqsPlan plan = {
+		"SELECT qid FROM fqs.message WHERE id = $1",
+		1, {INT8OID}, NULL
+	};
+	Datum		v[1];
+
+	v[0] = Int64GetDatum(id);
+	if (fqs_exec(&plan, v, NULL, 1) == 1)
+		fqs_refuse_moving(fqs_getint32(0, 1), NULL);
+}
+
 /* Lock a key's head row; returns head_seq, and the key's queue in *qid. */
 static int64
 seq_lock_key(int64 kid, int32 *qid)
@@ -1138,6 +1156,7 @@ fqs_retry(PG_FUNCTION_ARGS)
 	int32		attempts;
 
 	fqs_call_begin(&call);
+	seq_refuse_moving(id);
 	if (!seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts))
 	{
 		seq_retry_waiting(id);
@@ -1196,6 +1215,7 @@ fqs_skip(PG_FUNCTION_ARGS)
 	fqs_check_reason(reason, "reason");
 
 	fqs_call_begin(&call);
+	seq_refuse_moving(id);
 	if (!seq_take_dead(id, &stage, &qid, &kid, &seq, &gen, &attempts))
 	{
 		seq_skip_waiting(id, reason);

@@ -20,6 +20,7 @@
 #include "common/hashfn.h"
 #include "common/int.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
@@ -27,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 /*
@@ -214,30 +216,94 @@ fqs_check_queue_text(text *t)
 }
 
 /*
- * Find a queue by name; ERROR if there is none.  Also reads the current
- * message generation, which every enqueue needs.
+ * Does fqs.queue have move_state (fqs 0.3)?  The library serves databases
+ * whose extension is not updated yet.
+ */
+bool
+fqs_has_move_state(void)
+{
+	Oid			nsp = get_namespace_oid("fqs", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("queue", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "move_state") != InvalidAttrNumber;
+}
+
+static void
+queue_moving_error(const char *name, const char *state)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FQS_QUEUE_MOVED),
+			 strcmp(state, "moved") == 0 ?
+			 errmsg("queue \"%s\" has moved to another node", name) :
+			 errmsg("queue \"%s\" is moving to another node", name),
+			 errhint("Retry: once the move is done, fqs_router sends calls to the queue's new node.")));
+}
+
+/*
+ * ERROR (QM001) when queue qid is moving or has moved (fqs_router): for
+ * the calls that a move refuses but that do not look the queue up by name
+ * (lease extensions, retries, skips, settings).  name may be NULL.
+ */
+void
+fqs_refuse_moving(int32 qid, const char *name)
+{
+	static FqsPlan plan = {
+		"SELECT name, move_state FROM fqs.queue WHERE qid = $1",
+		1, {INT4OID}, NULL
+	};
+	Datum		v[1];
+	bool		isnull;
+	Datum		state;
+
+	if (!fqs_has_move_state())
+		return;
+	v[0] = Int32GetDatum(qid);
+	if (fqs_exec(&plan, v, NULL, 1) == 0)
+		return;
+	state = fqs_getdatum(0, 2, &isnull);
+	if (!isnull)
+		queue_moving_error(name ? name : TextDatumGetCString(fqs_getdatum(0, 1, &isnull)),
+						   TextDatumGetCString(state));
+}
+
+/*
+ * Find a queue by name; ERROR if there is none, or (QM001) if it is
+ * moving to another node.  Also reads the current message generation,
+ * which every enqueue needs.
  */
 void
 fqs_lookup_queue(const char *name, FqsQueue *q)
 {
-	static FqsPlan plan = {
-		"SELECT q.qid, q.max_attempts, q.lease, q.paused, q.max_claimed, "
-		"       COALESCE(m.cur_gen, 0), q.priority, q.breaker_open, "
-		"       COALESCE(q.max_ready, $2), COALESCE(q.failure_threshold, 0), "
-		"       q.failure_cooldown "
-		"  FROM fqs.queue q LEFT JOIN fqs.meta m ON true WHERE q.name = $1",
-		2, {TEXTOID, INT4OID}, NULL
-	};
+#define LOOKUP_SQL(state) \
+		"SELECT q.qid, q.max_attempts, q.lease, q.paused, q.max_claimed, " \
+		"       COALESCE(m.cur_gen, 0), q.priority, q.breaker_open, " \
+		"       COALESCE(q.max_ready, $2), COALESCE(q.failure_threshold, 0), " \
+		"       q.failure_cooldown, " state \
+		"  FROM fqs.queue q LEFT JOIN fqs.meta m ON true WHERE q.name = $1"
+	static FqsPlan plan = {LOOKUP_SQL("q.move_state"), 2, {TEXTOID, INT4OID}, NULL};
+	/* a database whose fqs is older than 0.3 has no move_state yet */
+	static FqsPlan plan02 = {LOOKUP_SQL("NULL::text"), 2, {TEXTOID, INT4OID}, NULL};
 	Datum		v[2];
 	bool		isnull;
 
+	/*
+	 * Hold the queue's name lock (shared) to the end of the transaction,
+	 * as enqueues do: fqs_drop_queue and fqs.move_begin take it
+	 * exclusively, so they wait for the claims and enqueues that saw the
+	 * queue as it was.  A waiting claim gives it back while it sleeps
+	 * (fqs_unlock_queue_name).
+	 */
+	fqs_lock_queue_name(name, AccessShareLock);
 	v[0] = CStringGetTextDatum(name);
 	v[1] = Int32GetDatum(fqs_default_max_ready);
-	if (fqs_exec(&plan, v, NULL, 1) == 0)
+	if (fqs_exec(fqs_has_move_state() ? &plan : &plan02, v, NULL, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("queue \"%s\" does not exist", name),
 				 errhint("Create it with fqs_create_queue().")));
+	(void) fqs_getdatum(0, 12, &isnull);
+	if (!isnull)
+		queue_moving_error(name, TextDatumGetCString(fqs_getdatum(0, 12, &isnull)));
 	q->qid = fqs_getint32(0, 1);
 	q->max_attempts = fqs_getint32(0, 2);
 	q->lease = *DatumGetIntervalP(fqs_getdatum(0, 3, &isnull));
@@ -498,6 +564,18 @@ fqs_lock_queue_name(const char *name, LOCKMODE mode)
 	fqs_lock(FQS_LOCK_QUEUE_NAME,
 			 hash_bytes((const unsigned char *) name, strlen(name)),
 			 mode, false);
+}
+
+/* Give back one fqs_lock_queue_name (a waiting claim, before it sleeps). */
+void
+fqs_unlock_queue_name(const char *name, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, FQS_LOCK_CLASSID,
+					   hash_bytes((const unsigned char *) name, strlen(name)),
+					   FQS_LOCK_QUEUE_NAME);
+	LockRelease(&tag, mode, false);
 }
 
 /*

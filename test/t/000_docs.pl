@@ -22,7 +22,8 @@
 #    there names one that exists;
 #  - every fqs.* setting of the installed library (pg_settings) is named in
 #    docs/operations.md, and every setting row of its tables exists;
-#  - every SQLSTATE written in docs/sql-reference.md is one PostgreSQL
+#  - every SQLSTATE written in docs/sql-reference.md is one of fqs's own
+#    (src/fqs.h) or one PostgreSQL
 #    knows (its errcodes.txt), with the condition name PostgreSQL gives it
 #    where a table row names one; and every SQLSTATE that src/*.c raises
 #    at ERROR level is written there;
@@ -218,6 +219,15 @@ for my $l (split /\n/, -f $errcodes ? slurp_file($errcodes) : '')
 	$state_names{$1}{ $3 // '' } = 1;
 	$macro_state{$2} = $1;
 }
+# fqs's own SQLSTATEs (src/fqs.h: #define ERRCODE_FQS_... MAKE_SQLSTATE(...)),
+# in a class PostgreSQL leaves to implementations
+my %fqs_state;
+for my $l (split /\n/, slurp_file("$top/src/fqs.h"))
+{
+	next unless $l =~ /^#define\s+(ERRCODE_\w+)\s+MAKE_SQLSTATE\('(.)',\s*'(.)',\s*'(.)',\s*'(.)',\s*'(.)'\)/;
+	$macro_state{$1} = "$2$3$4$5$6";
+	$fqs_state{"$2$3$4$5$6"} = 1;
+}
 my (%written, @unknown, @misnamed);
 for my $l (split /\n/, $ref)
 {
@@ -225,7 +235,7 @@ for my $l (split /\n/, $ref)
 	{
 		next unless $code =~ /[0-9]/;
 		$written{$code} = 1;
-		push @unknown, $code unless $state_names{$code};
+		push @unknown, $code unless $state_names{$code} || $fqs_state{$code};
 	}
 	# a row "| `code` | condition_name | ..." must pair them as PostgreSQL does
 	if ($l =~ /^\|\s*`([0-9A-Z]{5})`\s*\|\s*([a-z_]+)\s*\|/
