@@ -28,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
@@ -217,15 +218,44 @@ fqs_check_queue_text(text *t)
 
 /*
  * Does fqs.queue have move_state (fqs 0.3)?  The library serves databases
- * whose extension is not updated yet.
+ * whose extension is not updated yet.  Every enqueue and claim asks, so the
+ * answer is kept per backend until fqs.queue's relcache entry is
+ * invalidated (ALTER EXTENSION UPDATE adds the column; DROP EXTENSION
+ * drops the table) or the relcache is reset.
  */
+static Oid	move_state_rel = InvalidOid;
+static bool move_state_known = false;
+static bool move_state_has = false;
+
+static void
+move_state_inval(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == move_state_rel)
+		move_state_known = false;
+}
+
 bool
 fqs_has_move_state(void)
 {
-	Oid			nsp = get_namespace_oid("fqs", true);
-	Oid			rel = OidIsValid(nsp) ? get_relname_relid("queue", nsp) : InvalidOid;
+	static bool registered = false;
 
-	return OidIsValid(rel) && get_attnum(rel, "move_state") != InvalidAttrNumber;
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(move_state_inval, (Datum) 0);
+		registered = true;
+	}
+	if (!move_state_known)
+	{
+		Oid			nsp = get_namespace_oid("fqs", true);
+		Oid			rel = OidIsValid(nsp) ? get_relname_relid("queue", nsp) : InvalidOid;
+
+		move_state_rel = rel;
+		move_state_has = OidIsValid(rel) &&
+			get_attnum(rel, "move_state") != InvalidAttrNumber;
+		/* no fqs.queue (yet): ask again next time */
+		move_state_known = OidIsValid(rel);
+	}
+	return move_state_has;
 }
 
 static void
