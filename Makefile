@@ -16,7 +16,7 @@ PG_CPPFLAGS = -Isrc
 # signatures) have parameters a given caller does not use.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
 
-REGRESS = setup api errors sequential admin views wait privileges rotate breaker failure hostile arrays metrics upgrade
+REGRESS = setup api errors sequential admin views wait privileges rotate breaker failure hostile arrays metrics move upgrade
 REGRESS_OPTS = --temp-config=test/fqs.conf --temp-instance=./tmp_check
 # The isolation specs run at READ COMMITTED, the default; with
 # FQS_ISO_LEVEL=rr or FQS_ISO_LEVEL=ser, test/isolation/<level>.conf sets
